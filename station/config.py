@@ -1,0 +1,239 @@
+"""``station.ini``: read and validated in one place.
+
+Everything else receives a :class:`StationConfig`; nothing else parses the file.
+Relative paths are resolved against the folder that holds the ini file.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+CONFIG_ENV = "STATION_CONFIG"
+DEFAULT_CONFIG_NAME = "station.ini"
+DRIVERS = ("agent", "nrf91")
+KEY_TYPES = ("ec-p256", "ec-p384", "rsa")
+
+
+@dataclass(frozen=True)
+class ClaimFiles:
+    certificate: Path
+    private_key: Path
+    root_ca: Path
+    passphrase_env: str | None = None
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    answer_seconds: float = 1.0
+    retries: int = 3
+    keygen_seconds: float = 60.0
+    step_retries: int = 2
+    step_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
+class CloudConfig:
+    table: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.table)
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    path: Path
+    station_id: str
+    database: Path
+    log_dir: Path
+    driver: str
+    serial_pattern: re.Pattern[str]
+    require_label: bool
+    claim: ClaimFiles
+    key_types: tuple[str, ...]
+    min_rsa_bits: int
+    ports: tuple[str, ...]
+    auto_ports: bool
+    usb_filters: tuple[tuple[int, int], ...]
+    baud: int
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    cloud: CloudConfig = field(default_factory=CloudConfig)
+    sync_interval_seconds: float = 300.0
+    demo: bool = False
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The ini to use: ``--config``, else ``$STATION_CONFIG``, else ``./station.ini``."""
+    for candidate, origin in ((explicit, "--config"), (os.environ.get(CONFIG_ENV), CONFIG_ENV)):
+        if candidate:
+            path = Path(candidate).expanduser()
+            if not path.is_file():
+                raise ConfigError(
+                    f"config file {path} (from {origin}) does not exist",
+                    code="CONFIG_MISSING",
+                    hint="Check the path, or run `station demo` in an empty folder to create a working one.",
+                )
+            return path.resolve()
+    path = Path.cwd() / DEFAULT_CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(
+            f"no {DEFAULT_CONFIG_NAME} in {Path.cwd()}",
+            code="CONFIG_MISSING",
+            hint=f"Run from the station's folder, pass --config FILE or set {CONFIG_ENV}; "
+            "`station demo` creates a working folder to try things in.",
+        )
+    return path.resolve()
+
+
+def load_config(path: str | os.PathLike[str]) -> StationConfig:
+    path = Path(path).resolve()
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", code="CONFIG_MISSING") from None
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        first_line = str(exc).splitlines()[0]
+        raise ConfigError(f"{path} is not a valid ini file: {first_line}", code="CONFIG_UNREADABLE") from None
+    return _Reader(parser, path).config()
+
+
+class _Reader:
+    def __init__(self, parser: configparser.ConfigParser, path: Path) -> None:
+        self.parser = parser
+        self.path = path
+        self.folder = path.parent
+
+    def config(self) -> StationConfig:
+        ports_text = self.text("ports", "ports", "")
+        auto = ports_text.strip().lower() == "auto"
+        return StationConfig(
+            path=self.path,
+            station_id=self.required("station", "id"),
+            database=self.file("station", "database", "station.sqlite"),
+            log_dir=self.file("station", "log_dir", "logs"),
+            driver=self.choice("station", "driver", DRIVERS, "agent"),
+            serial_pattern=self.pattern("serial", "pattern", r"[A-Z0-9][A-Z0-9-]{3,31}"),
+            require_label=self.boolean("serial", "require_label", False),
+            claim=ClaimFiles(
+                certificate=self.file("claim", "certificate", required=True),
+                private_key=self.file("claim", "private_key", required=True),
+                root_ca=self.file("claim", "root_ca", required=True),
+                passphrase_env=self.text("claim", "passphrase_env", "") or None,
+            ),
+            key_types=self.key_types(),
+            min_rsa_bits=self.integer("csr", "min_rsa_bits", 2048, minimum=2048),
+            ports=() if auto else tuple(p.strip() for p in ports_text.split(",") if p.strip()),
+            auto_ports=auto,
+            usb_filters=self.usb_filters(),
+            baud=self.integer("ports", "baud", 115200, minimum=1200),
+            timeouts=Timeouts(
+                answer_seconds=self.number("timeouts", "answer_seconds", 1.0, minimum=0.05),
+                retries=self.integer("timeouts", "retries", 3, minimum=0),
+                keygen_seconds=self.number("timeouts", "keygen_seconds", 60.0, minimum=1.0),
+                step_retries=self.integer("timeouts", "step_retries", 2, minimum=0),
+                step_seconds=self.number("timeouts", "step_seconds", 120.0, minimum=1.0),
+            ),
+            cloud=CloudConfig(
+                table=self.text("cloud", "table", "") or None,
+                region=self.text("cloud", "region", "") or None,
+                profile=self.text("cloud", "profile", "") or None,
+                endpoint_url=self.text("cloud", "endpoint_url", "") or None,
+            ),
+            sync_interval_seconds=self.number("sync", "interval_seconds", 300.0, minimum=5.0),
+            demo=self.boolean("station", "demo", False),
+        )
+
+    def where(self, section: str, key: str) -> str:
+        return f"[{section}] {key} in {self.path}"
+
+    def fail(self, section: str, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.where(section, key)}: {problem}")
+
+    def text(self, section: str, key: str, default: str) -> str:
+        return self.parser.get(section, key, fallback=default).strip()
+
+    def required(self, section: str, key: str) -> str:
+        value = self.text(section, key, "")
+        if not value:
+            raise self.fail(section, key, "is missing; it is required")
+        return value
+
+    def file(self, section: str, key: str, default: str = "", *, required: bool = False) -> Path:
+        value = self.required(section, key) if required else self.text(section, key, default)
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.folder / path).resolve()
+
+    def integer(self, section: str, key: str, default: int, *, minimum: int) -> int:
+        raw = self.text(section, key, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            raise self.fail(section, key, f"{raw!r} is not a whole number") from None
+        if value < minimum:
+            raise self.fail(section, key, f"{value} is below the minimum {minimum}")
+        return value
+
+    def number(self, section: str, key: str, default: float, *, minimum: float) -> float:
+        raw = self.text(section, key, str(default))
+        try:
+            value = float(raw)
+        except ValueError:
+            raise self.fail(section, key, f"{raw!r} is not a number") from None
+        if not value >= minimum:
+            raise self.fail(section, key, f"{raw} is below the minimum {minimum}")
+        return value
+
+    def boolean(self, section: str, key: str, default: bool) -> bool:
+        raw = self.text(section, key, "yes" if default else "no").lower()
+        if raw in ("1", "yes", "true", "on"):
+            return True
+        if raw in ("0", "no", "false", "off"):
+            return False
+        raise self.fail(section, key, f"{raw!r} is not yes or no")
+
+    def choice(self, section: str, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.text(section, key, default).lower()
+        if value not in choices:
+            raise self.fail(section, key, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def pattern(self, section: str, key: str, default: str) -> re.Pattern[str]:
+        raw = self.text(section, key, default)
+        try:
+            return re.compile(raw)
+        except re.error as exc:
+            raise self.fail(section, key, f"{raw!r} is not a valid regular expression ({exc})") from None
+
+    def key_types(self) -> tuple[str, ...]:
+        names = tuple(n.strip().lower() for n in self.text("csr", "key_types", "ec-p256").split(",") if n.strip())
+        unknown = [n for n in names if n not in KEY_TYPES]
+        if unknown or not names:
+            raise self.fail("csr", "key_types", f"unknown key type(s) {unknown}; use {', '.join(KEY_TYPES)}")
+        return names
+
+    def usb_filters(self) -> tuple[tuple[int, int], ...]:
+        filters = []
+        for item in self.text("ports", "usb_filters", "").split(","):
+            item = item.strip()
+            if not item:
+                continue
+            match = re.fullmatch(r"([0-9a-fA-F]{4}):([0-9a-fA-F]{4})", item)
+            if not match:
+                raise self.fail("ports", "usb_filters", f"{item!r} is not VID:PID in hex, like 1915:520F")
+            filters.append((int(match[1], 16), int(match[2], 16)))
+        return tuple(filters)

@@ -1,0 +1,100 @@
+"""Open a station: its config, its log, its database and (when needed) its claim credentials."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from records import Records, RecordsError
+
+from .claim import ClaimCredentials, load_claim_credentials
+from .config import StationConfig, find_config, load_config
+from .errors import StationError
+from .locks import FileLock
+
+log = logging.getLogger(__name__)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
+
+
+@dataclass
+class Station:
+    config: StationConfig
+    records: Records
+    _claim: ClaimCredentials | None = field(default=None, repr=False)
+    _line_lock: FileLock | None = field(default=None, repr=False)
+
+    def claim(self, prompt: object = None) -> ClaimCredentials:
+        """The claim credentials, loaded and checked on first use."""
+        if self._claim is None:
+            files = self.config.claim
+            self._claim = load_claim_credentials(
+                files.certificate,
+                files.private_key,
+                files.root_ca,
+                passphrase_env=files.passphrase_env,
+                prompt=prompt,  # type: ignore[arg-type]
+            )
+            log.info("claim certificate %s loaded (sha256 %s)", self._claim.subject, self._claim.cert_sha256)
+        return self._claim
+
+    def take_line(self) -> int:
+        """Become the process that provisions from this database.
+
+        Only one process may hold the line; holding it proves no other process
+        has attempts running, so attempts still open are leftovers of a crash
+        and are marked aborted. Returns how many were.
+        """
+        if self._line_lock is None:
+            self._line_lock = FileLock(lock_path(self.config, "line"), purpose="provisioning on this station").acquire()
+        aborted = self.records.abort_open_attempts()
+        if aborted:
+            log.warning("%d attempt(s) left open by an earlier run were marked aborted", aborted)
+        return aborted
+
+    def close(self) -> None:
+        if self._line_lock is not None:
+            self._line_lock.release()
+            self._line_lock = None
+        self.records.close()
+
+    def __enter__(self) -> Station:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def lock_path(config: StationConfig, name: str) -> Path:
+    return config.database.with_name(f"{config.database.name}.{name}.lock")
+
+
+def open_station(config_path: str | os.PathLike[str] | None = None) -> Station:
+    config = load_config(find_config(config_path))
+    setup_logging(config)
+    try:
+        records = Records(config.database)
+    except RecordsError as exc:
+        raise StationError(
+            f"cannot open the station database {config.database}: {exc}",
+            code=getattr(exc, "code", "DB_ERROR"),
+            hint="Check the [station] database path and that no other program holds the file.",
+        ) from None
+    return Station(config, records)
+
+
+def setup_logging(config: StationConfig) -> Path:
+    """Log to ``<log_dir>/station.log`` (rotated); the console is for the CLI's own output."""
+    config.log_dir.mkdir(parents=True, exist_ok=True)
+    path = config.log_dir / "station.log"
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler, logging.handlers.RotatingFileHandler) and Path(handler.baseFilename) == path:
+            return path
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return path
