@@ -13,6 +13,7 @@ import getpass
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -26,7 +27,10 @@ from records import RecordsError
 from . import render
 from .context import Station, open_station
 from .errors import StationError
-from .pipeline import ProvisionRequest, ProvisionResult, Provisioner, ReprovisionOverride
+from .live_view import LiveView
+from .pipeline import Provisioner, ProvisionRequest, ProvisionResult, ReprovisionOverride
+from .ports import ConfiguredPorts, UsbPortWatcher
+from .runner import LineRunner
 
 EXIT_FAIL = 1
 EXIT_ERROR = 3
@@ -175,30 +179,50 @@ def provision(
 
 
 @main.command()
-@click.option("--ports", help="Comma-separated ports (default: [ports] ports in station.ini).")
+@click.option("--ports", help="Comma-separated ports (default: [ports] in station.ini; `auto` watches USB).")
+@click.option("--once", is_flag=True, help="Provision whatever is on the ports once, in parallel, and exit.")
 @click.option("--batch", help="Batch to provision into (default: the one open batch).")
 @click.option("--operator", default=default_operator, show_default="$STATION_OPERATOR or your login")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="With --once: print the results as JSON.")
 @pass_ctx
 @friendly_errors
-def run(ctx: Context, ports: str | None, batch: str | None, operator: str, as_json: bool) -> None:
-    """Provision the board on every configured port, one after another."""
+def run(ctx: Context, ports: str | None, once: bool, batch: str | None, operator: str, as_json: bool) -> None:
+    """Provision every board on the line, in parallel, as boards are plugged in (Ctrl-C stops)."""
     station = ctx.station()
-    port_list = [p.strip() for p in ports.split(",")] if ports else list(station.config.ports)
-    if not port_list:
-        raise StationError("no ports to provision", code="NO_PORTS", hint="Pass --ports or set [ports] ports in station.ini.")
+    config = station.config
+    port_list = [p.strip() for p in ports.split(",") if p.strip()] if ports else list(config.ports)
+    watch_usb = (ports or "").strip().lower() == "auto" or (not ports and config.auto_ports)
+    if once and (watch_usb or not port_list):
+        raise StationError("--once needs a list of ports", code="NO_PORTS", hint="Pass --ports A,B or list them in station.ini.")
+    if not port_list and not watch_usb:
+        raise StationError("no ports to provision", code="NO_PORTS",
+                           hint="Pass --ports A,B (or auto), or set [ports] ports in station.ini.")
     station.take_line()
-    provisioner = Provisioner(station.config, station.records, station.claim(prompt=_prompt_passphrase))
+    provisioner = Provisioner(config, station.records, station.claim(prompt=_prompt_passphrase))
     batch_id = _choose_batch(station, batch)
-    results = []
-    for port in port_list:
-        result = provisioner.provision(ProvisionRequest(port=port, operator=operator, batch=batch_id))
-        results.append(result)
-        if not as_json:
-            click.echo(result_line(result))
-    if as_json:
-        emit_json([result_dict(r) for r in results])
-    sys.exit(0 if all(r.passed for r in results) else EXIT_FAIL)
+    source = UsbPortWatcher(config.usb_filters) if watch_usb else ConfiguredPorts(port_list)
+    runner = LineRunner(provisioner, source, batch=batch_id, operator=operator)
+    if once:
+        view = LiveView(runner) if not as_json else None
+        results = runner.run_once(port_list)
+        if view:
+            view.close()
+        if as_json:
+            emit_json([result_dict(r) for r in results])
+        sys.exit(0 if results and all(r.passed for r in results) else EXIT_FAIL)
+    view = LiveView(runner)
+    stop = threading.Event()
+    click.echo(f"Provisioning into batch {batch_id}; plug boards in. Ctrl-C stops.")
+    runner.start()
+    try:
+        view.run_until(stop)
+    except KeyboardInterrupt:
+        click.echo("\nstopping: letting running boards finish…")
+    finally:
+        aborted = runner.stop(timeout=30)
+        view.close()
+    passed = sum(r.passed for r in runner.results)
+    click.echo(f"{passed} PASS, {len(runner.results) - passed} FAIL" + (f", {aborted} aborted" if aborted else ""))
 
 
 def _prompt_passphrase() -> str:

@@ -19,7 +19,10 @@ from .config import DEFAULT_CONFIG_NAME, load_config
 from .context import open_station
 from .demo_material import make_demo_claim_material
 from .errors import StationError
-from .pipeline import ProvisionRequest, ProvisionResult, Provisioner
+from .events import AttemptFinished
+from .pipeline import Provisioner
+from .ports import ManualPorts
+from .runner import LineRunner
 
 DEMO_PRODUCT = "DEMO-GW"
 DEFAULT_DEMO_FAULTS = ("2=wrong-cn",)
@@ -131,13 +134,11 @@ def run_demo(
             boards, serial_prefix="SIM", first_number=first_number, baud=baud or None,
             keygen_ms=keygen_ms, faults=fault_map,
         )
-        results: list[ProvisionResult] = []
         try:
             provisioner = Provisioner(station.config, station.records, claim)
-            for sim in sims:
-                result = provisioner.provision(ProvisionRequest(port=sim.port, operator="demo", batch=batch_id))
-                results.append(result)
-                say(_line(result))
+            runner = LineRunner(provisioner, ManualPorts(), batch=batch_id, operator="demo")
+            provisioner.bus.subscribe(lambda event: _say_result(event, say))
+            results = runner.run_once([sim.port for sim in sims])
         finally:
             for sim in sims:
                 sim.stop()
@@ -167,7 +168,10 @@ def run_demo(
         return 0 if expected else 1
 
 
-def _line(result: ProvisionResult) -> str:
-    if result.passed:
-        return f"  PASS  {result.serial}  {render.duration(result.duration_ms)}"
-    return f"  FAIL  {result.serial or '(no serial)'}  {result.code}\n        what to do: {result.hint}"
+def _say_result(event: object, say: Callable[[str], None]) -> None:
+    if not isinstance(event, AttemptFinished):
+        return
+    if event.passed:
+        say(f"  PASS  {event.serial}  {render.duration(event.duration_ms)}")
+    else:
+        say(f"  FAIL  {event.serial or '(no serial)'}  {event.code}\n        what to do: {event.hint}")

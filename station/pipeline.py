@@ -272,7 +272,7 @@ class Provisioner:
                 failure = StepFailed(exc.code, exc.hint, exc.message)
             except RecordsError as exc:
                 failure = StepFailed(exc.code, "The station database refused the write. Call a supervisor.", str(exc))
-            except Exception as exc:  # noqa: BLE001 - any surprise must end as a FAIL, not a crash
+            except Exception as exc:
                 log.exception("port %s: unexpected error in step %s", port, name)
                 failure = StepFailed(
                     "INTERNAL_ERROR",
@@ -351,14 +351,17 @@ class Provisioner:
                 run.attempt_id, port, run.serial, True, None, None, None, tuple(run.steps), duration, run.unit
             )
         else:
-            self.records.finish_attempt_fail(
-                run.attempt_id,
-                error_code=failure.code,
-                error_detail=failure.detail,
-                hint=failure.hint,
-                steps=run.steps,
-                device_key_sha256=run.csr.device_key_sha256 if run.csr else None,
-            )
+            try:
+                self.records.finish_attempt_fail(
+                    run.attempt_id,
+                    error_code=failure.code,
+                    error_detail=failure.detail,
+                    hint=failure.hint,
+                    steps=run.steps,
+                    device_key_sha256=run.csr.device_key_sha256 if run.csr else None,
+                )
+            except RecordsError as exc:  # e.g. already marked aborted when the station stopped
+                log.warning("port %s: could not record the FAIL of attempt %d: %s", port, run.attempt_id, exc)
             log.warning("port %s: FAIL %s %s: %s", port, run.serial or "(no serial)", failure.code, failure.detail)
             result = ProvisionResult(
                 run.attempt_id, port, run.serial, False, failure.code, failure.hint, failure.detail, tuple(run.steps), duration

@@ -1,0 +1,277 @@
+"""The line runner: one slot per port, every board provisioned in parallel, hot-plug.
+
+Each slot runs its board on a thread of its own, so a board that hangs or
+fails never stalls another slot. The runner publishes what happens on the
+station's :class:`~station.events.EventBus` (no Qt here): the CLI's live view
+and the GUI's bridge subscribe the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+
+from .errors import StationError
+from .events import AttemptFinished, AttemptStarted, SerialRead, StepStarted
+from .pipeline import STEPS, Provisioner, ProvisionRequest, ProvisionResult
+from .ports import PortSource
+
+log = logging.getLogger(__name__)
+
+
+class SlotState(enum.Enum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    PASS = "pass"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """What one slot shows now. Immutable: every change is a new value in a SlotChanged event."""
+
+    port: str
+    state: SlotState = SlotState.WAITING
+    present: bool = False
+    serial: str | None = None
+    step: str | None = None
+    step_index: int = 0
+    total_steps: int = len(STEPS)
+    attempt_id: int | None = None
+    started_at: float | None = None
+    """time.monotonic() when the run started."""
+    finished_at: float | None = None
+    code: str | None = None
+    hint: str | None = None
+    detail: str | None = None
+
+    @property
+    def elapsed(self) -> float:
+        if self.started_at is None:
+            return 0.0
+        return (self.finished_at or time.monotonic()) - self.started_at
+
+    @property
+    def progress(self) -> float:
+        if self.state == SlotState.PASS:
+            return 1.0
+        return self.step_index / self.total_steps if self.total_steps else 0.0
+
+
+@dataclass(frozen=True)
+class SlotChanged:
+    slot: Slot
+
+
+@dataclass(frozen=True)
+class PortAppeared:
+    port: str
+
+
+@dataclass(frozen=True)
+class PortDisappeared:
+    port: str
+
+
+@dataclass(frozen=True)
+class RunnerStopped:
+    aborted: int
+
+
+class LineRunner:
+    def __init__(
+        self,
+        provisioner: Provisioner,
+        ports: PortSource,
+        *,
+        batch: str,
+        operator: str,
+        poll_interval: float = 0.25,
+        auto_start: bool = True,
+    ) -> None:
+        self.provisioner = provisioner
+        self.bus = provisioner.bus
+        self.ports = ports
+        self.batch = batch
+        self.operator = operator
+        self.poll_interval = poll_interval
+        self.auto_start = auto_start
+        self.results: list[ProvisionResult] = []
+        self._slots: dict[str, Slot] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._labels: deque[str] = deque()
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._by_attempt: dict[int, str] = {}
+        self._unsubscribe = self.bus.subscribe(self._on_event)
+
+    # -- control -------------------------------------------------------------
+
+    def start(self) -> LineRunner:
+        """Watch the ports and provision every board that appears."""
+        self._watcher = threading.Thread(target=self._watch, name="port-watcher", daemon=True)
+        self._watcher.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Stop watching, let running boards finish for up to ``timeout`` s, abort the rest.
+
+        Returns how many attempts had to be marked aborted.
+        """
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+        deadline = time.monotonic() + timeout
+        for thread in list(self._threads.values()):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        aborted = 0
+        if any(t.is_alive() for t in self._threads.values()):
+            aborted = self.provisioner.records.abort_open_attempts("station stopped while this attempt was running")
+            log.warning("runner stopped with %d board(s) still running: attempts marked aborted", aborted)
+        self._unsubscribe()
+        self.bus.publish(RunnerStopped(aborted))
+        return aborted
+
+    def run_once(self, ports: list[str]) -> list[ProvisionResult]:
+        """Provision the boards on ``ports`` once, all in parallel; results in the order of ``ports``."""
+        threads = []
+        for port in ports:
+            with self._lock:
+                self._set(port, present=True)
+                threads.append(self._start_run(port))
+        for thread in threads:
+            thread.join()
+        by_port = {r.port: r for r in self.results}
+        return [by_port[p] for p in ports if p in by_port]
+
+    def retry(self, port: str) -> bool:
+        """Run the board on ``port`` again (the Retry button). False if it is not there or already running."""
+        with self._lock:
+            slot = self._slots.get(port)
+            if slot is None or not slot.present or slot.state == SlotState.RUNNING:
+                return False
+            self._start_run(port)
+            return True
+
+    def queue_label(self, label: str) -> None:
+        """A scanned label, matched to the next board that starts."""
+        with self._lock:
+            self._labels.append(label.strip())
+
+    def slots(self) -> list[Slot]:
+        with self._lock:
+            return sorted(self._slots.values(), key=lambda s: s.port)
+
+    def running(self) -> int:
+        with self._lock:
+            return sum(1 for s in self._slots.values() if s.state == SlotState.RUNNING)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no slot is running; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                return True
+            time.sleep(0.02)
+        return not self.running()
+
+    # -- watching ports --------------------------------------------------------
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_ports()
+            except Exception:
+                log.exception("port watcher failed; going on")
+            self._stop.wait(self.poll_interval)
+
+    def poll_ports(self) -> None:
+        present = self.ports.scan()
+        with self._lock:
+            known = {port for port, slot in self._slots.items() if slot.present}
+            for port in sorted(present - known):
+                self._appeared(port)
+            for port in sorted(known - present):
+                self._disappeared(port)
+
+    def _appeared(self, port: str) -> None:
+        log.info("board appeared on %s", port)
+        self.bus.publish(PortAppeared(port))
+        self._set(port, present=True)
+        if self.auto_start and not self._stop.is_set():
+            self._start_run(port)
+
+    def _disappeared(self, port: str) -> None:
+        log.info("board gone from %s", port)
+        self.bus.publish(PortDisappeared(port))
+        slot = self._slots[port]
+        if slot.state == SlotState.RUNNING:
+            self._set(port, present=False)
+        else:
+            self._slots[port] = Slot(port)
+            self.bus.publish(SlotChanged(self._slots[port]))
+
+    # -- runs ---------------------------------------------------------------------
+
+    def _start_run(self, port: str) -> threading.Thread:
+        label = self._labels.popleft() if self._labels else None
+        self._set(
+            port, state=SlotState.RUNNING, serial=None, step=None, step_index=0, attempt_id=None,
+            started_at=time.monotonic(), finished_at=None, code=None, hint=None, detail=None,
+        )
+        thread = threading.Thread(target=self._run, args=(port, label), name=f"slot-{port}", daemon=True)
+        self._threads[port] = thread
+        thread.start()
+        return thread
+
+    def _run(self, port: str, label: str | None) -> None:
+        request = ProvisionRequest(port=port, operator=self.operator, batch=self.batch, label=label)
+        try:
+            result = self.provisioner.provision(request)
+        except StationError as exc:
+            self._end(port, False, exc.code, exc.hint, exc.message)
+            return
+        except Exception as exc:
+            log.exception("slot %s crashed", port)
+            self._end(port, False, "INTERNAL_ERROR", "Retry; if it repeats, call engineering.", type(exc).__name__)
+            return
+        with self._lock:
+            self.results.append(result)
+        self._end(port, result.passed, result.code, result.hint, result.detail)
+
+    def _end(self, port: str, passed: bool, code: str | None, hint: str | None, detail: str | None) -> None:
+        with self._lock:
+            self._set(
+                port, state=SlotState.PASS if passed else SlotState.FAIL, finished_at=time.monotonic(),
+                code=code, hint=hint, detail=detail,
+                step_index=len(STEPS) if passed else self._slots[port].step_index,
+            )
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, AttemptStarted):
+            with self._lock:
+                self._by_attempt[event.attempt_id] = event.port
+                if event.port in self._slots:
+                    self._set(event.port, attempt_id=event.attempt_id)
+        elif isinstance(event, StepStarted):
+            with self._lock:
+                if event.port in self._slots:
+                    self._set(event.port, step=event.step, step_index=event.index)
+        elif isinstance(event, SerialRead):
+            with self._lock:
+                if event.port in self._slots:
+                    self._set(event.port, serial=event.serial)
+        elif isinstance(event, AttemptFinished):
+            with self._lock:
+                self._by_attempt.pop(event.attempt_id, None)
+
+    def _set(self, port: str, **changes: object) -> None:
+        slot = self._slots.get(port) or Slot(port)
+        slot = replace(slot, **changes)  # type: ignore[arg-type]
+        self._slots[port] = slot
+        self.bus.publish(SlotChanged(slot))
