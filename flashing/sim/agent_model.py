@@ -35,7 +35,7 @@ from ..protocol import (
 from .faults import FaultSet
 
 DEFAULT_STORAGE_CAPACITY = 3 * MAX_OBJECT_SIZE
-FULL_STORAGE_CAPACITY = 2048
+FULL_STORAGE_CAPACITY = 1024
 
 _reused_key_lock = threading.Lock()
 _reused_key: ec.EllipticCurvePrivateKey | None = None
