@@ -1,0 +1,205 @@
+"""The database schema and its migrations.
+
+The schema version is SQLite's ``PRAGMA user_version``: 0 for a new file, ``N`` once the
+first ``N`` entries of :data:`MIGRATIONS` have run. Opening a database runs the missing
+migrations in order, each in its own ``BEGIN IMMEDIATE`` transaction that also bumps
+``user_version``, so a crash mid-migration leaves the previous version intact and two
+processes opening the same old file do not migrate it twice. A file whose version is
+higher than ``len(MIGRATIONS)`` was written by a newer station and is refused untouched.
+
+To change the schema, append a function to :data:`MIGRATIONS`; never edit one that has
+shipped. Migrations run with ``foreign_keys=ON``; one that rebuilds a table must account
+for that (SQLite ignores ``PRAGMA foreign_keys`` inside a transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlite_utils import Database
+
+from .errors import SchemaTooNew
+
+Migration = Callable[[Database], None]
+
+_V1_STATEMENTS = (
+    # Small key/value facts about the database itself, e.g. the audit log's head.
+    """
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE batches (
+        id TEXT PRIMARY KEY,
+        product TEXT NOT NULL,
+        planned_quantity INTEGER NOT NULL CHECK (planned_quantity >= 0),
+        opened_at TEXT NOT NULL,
+        opened_by TEXT NOT NULL,
+        closed_at TEXT,
+        closed_by TEXT
+    )
+    """,
+    # The allow-list. No column can hold a private key: only SHA-256 fingerprints.
+    """
+    CREATE TABLE units (
+        serial TEXT PRIMARY KEY,
+        batch TEXT NOT NULL REFERENCES batches(id),
+        product TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('allowed', 'revoked')),
+        device_key_sha256 TEXT NOT NULL,
+        claim_cert_sha256 TEXT NOT NULL,
+        station_id TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        first_pass_at TEXT NOT NULL,
+        last_pass_at TEXT NOT NULL,
+        rev INTEGER NOT NULL CHECK (rev >= 1),
+        synced_rev INTEGER NOT NULL DEFAULT 0 CHECK (synced_rev >= 0 AND synced_rev <= rev),
+        revoked_reason TEXT,
+        updated_at TEXT NOT NULL
+    )
+    """,
+    # Lists are shown newest first with serial as the tie-break; the indexes carry both so
+    # a page of a million-unit table is read straight off the index, without a sort.
+    "CREATE INDEX units_by_last_pass ON units(last_pass_at, serial)",
+    "CREATE INDEX units_by_batch ON units(batch, last_pass_at, serial)",
+    "CREATE INDEX units_by_status ON units(status, last_pass_at, serial)",
+    "CREATE UNIQUE INDEX units_by_device_key ON units(device_key_sha256)",
+    # Holds only the rows the DynamoDB sync still has to send, so asking "anything to
+    # send?" costs the same on an empty backlog whatever the size of the allow-list.
+    "CREATE INDEX units_pending_sync ON units(serial) WHERE synced_rev < rev",
+    """
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        serial TEXT,
+        batch TEXT REFERENCES batches(id),
+        port TEXT NOT NULL,
+        station_id TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        driver TEXT NOT NULL,
+        label TEXT,
+        result TEXT NOT NULL CHECK (result IN ('running', 'pass', 'fail', 'aborted')),
+        error_code TEXT,
+        error_detail TEXT,
+        hint TEXT,
+        device_key_sha256 TEXT,
+        reprovision_by TEXT,
+        reprovision_reason TEXT,
+        steps TEXT NOT NULL DEFAULT '[]',
+        started_at TEXT NOT NULL,
+        finished_at TEXT
+    )
+    """,
+    "CREATE INDEX attempts_by_serial ON attempts(serial)",
+    "CREATE INDEX attempts_by_batch ON attempts(batch)",
+    "CREATE INDEX attempts_by_device_key ON attempts(device_key_sha256)",
+    "CREATE INDEX attempts_running ON attempts(id) WHERE result = 'running'",
+    # Append-only, hash-chained (see records/audit.py). ids are assigned by the station,
+    # never reused.
+    """
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        details TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX audit_by_subject ON audit(subject)",
+    """
+    CREATE TRIGGER audit_refuse_update BEFORE UPDATE ON audit
+    BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only: UPDATE refused');
+    END
+    """,
+    """
+    CREATE TRIGGER audit_refuse_delete BEFORE DELETE ON audit
+    BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only: DELETE refused');
+    END
+    """,
+    """
+    CREATE TABLE sync_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        sent INTEGER NOT NULL,
+        unchanged INTEGER NOT NULL,
+        conflicts INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        error TEXT
+    )
+    """,
+    """
+    CREATE TABLE sync_conflicts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        serial TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        at TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('operator', 'qa', 'supervisor')),
+        pin_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )
+    """,
+)
+
+
+def _v1_initial(db: Database) -> None:
+    """Batches, units, attempts, the audit log, sync bookkeeping and users."""
+    for statement in _V1_STATEMENTS:
+        db.execute(statement)
+
+
+MIGRATIONS: list[Migration] = [_v1_initial]
+"""Ordered; entry ``i`` takes the schema from version ``i`` to ``i + 1``."""
+
+
+def latest_version() -> int:
+    return len(MIGRATIONS)
+
+
+def current_version(db: Database) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def refuse_if_too_new(db: Database, path: str) -> int:
+    """Raise :class:`SchemaTooNew` if this code cannot read the file; return its version."""
+    found = current_version(db)
+    if found > latest_version():
+        raise SchemaTooNew(found, latest_version(), path)
+    return found
+
+
+def migrate(db: Database, path: str) -> tuple[int, int]:
+    """Bring the schema up to date; returns ``(version before, version after)``.
+
+    The connection must be in driver autocommit mode (``isolation_level=None``) with no
+    transaction open.
+    """
+    before = refuse_if_too_new(db, path)
+    if before == latest_version():
+        return before, before  # the usual case: no write lock taken
+    while True:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Read again under the write lock: another process may have migrated already.
+            version = refuse_if_too_new(db, path)
+            if version == latest_version():
+                db.execute("COMMIT")
+                return before, version
+            MIGRATIONS[version](db)
+            db.execute(f"PRAGMA user_version = {version + 1:d}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.execute("ROLLBACK")
+            raise
