@@ -99,7 +99,6 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.option(
     "--config",
     "config_path",
-    envvar="STATION_CONFIG",
     type=click.Path(dir_okay=False),
     help="station.ini to use (default: ./station.ini, or $STATION_CONFIG).",
 )
@@ -442,6 +441,43 @@ def audit_verify(ctx: Context, as_json: bool) -> None:
         click.secho(f"AUDIT LOG TAMPERED: {verification.problem} (first bad entry {verification.first_bad_id})",
                     fg="red", err=True)
     sys.exit(0 if verification.ok else EXIT_FAIL)
+
+
+
+# -- cloud administration ---------------------------------------------------------
+
+
+@main.group()
+def cloud() -> None:
+    """One-off cloud administration (run by the AWS account's administrator, not on the line)."""
+
+
+@cloud.command("claim-create")
+@click.option("--template", required=True, help="Fleet provisioning template name (cloud/template.yaml's TemplateName).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the claim files.")
+@click.option("--policy", help="Claim IoT policy to attach (default: TEMPLATE-claim, as the template creates it).")
+@click.option("--region")
+@click.option("--profile")
+@click.option("--endpoint-url", help="Another IoT endpoint (tests, local emulators).")
+@click.option("--json", "as_json", is_flag=True)
+@friendly_errors
+def claim_create(template: str, out_dir: str, policy: str | None, region: str | None, profile: str | None,
+                 endpoint_url: str | None, as_json: bool) -> None:
+    """Create the shared claim certificate and key in AWS IoT and write them to --out."""
+    from pathlib import Path
+
+    from .claim_create import create_claim
+
+    created = create_claim(template, Path(out_dir), policy=policy, region=region, profile=profile,
+                           endpoint_url=endpoint_url)
+    if as_json:
+        emit_json({k: str(v) for k, v in as_dict(created).items()})
+        return
+    click.echo(f"claim certificate {created.certificate_id} created, policy {created.policy_name} attached")
+    click.echo(f"  {created.certificate}\n  {created.private_key}  (owner-only; copy it to the line PCs securely)")
+    click.echo(f"  {created.root_ca}")
+    click.echo("\nPut these lines in each station's station.ini (adjust the paths on the line PC):\n")
+    click.echo(created.ini_lines())
 
 
 if __name__ == "__main__":  # pragma: no cover
