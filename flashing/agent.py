@@ -141,21 +141,29 @@ class AgentBoard(Board):
         frame = encode_frame(FrameType.REQUEST, self._seq, command, payload)
         wire_time = (len(frame) + MAX_ENCODED_FRAME + 2) * 10 / self._transport.baudrate
         corrupt = 0
-        for _ in range(1 + self._timeouts.retries):
+        # A long command's limit covers all tries together ("the host gives up after 60 s
+        # whatever PROGRESS frames came"), not each try on its own.
+        limit = time.monotonic() + self._timeouts.keygen if long_running else None
+        tries = 0
+        while tries < 1 + self._timeouts.retries and (limit is None or time.monotonic() < limit):
+            tries += 1
             self._transport.send(b"\x00" + frame)
-            answer, corrupt_seen = self._await_answer(command, self._timeouts.answer + wire_time, long_running)
+            answer, corrupt_seen = self._await_answer(command, self._timeouts.answer + wire_time, limit)
             corrupt += corrupt_seen
             if answer is not None:
                 return self._unwrap(command, answer)
         if corrupt:
-            raise FrameError(f"{command.name}: {corrupt} corrupt answer(s), no good one after {1 + self._timeouts.retries} tries")
-        raise BoardTimeout(f"{command.name}: no answer after {1 + self._timeouts.retries} tries")
+            raise FrameError(f"{command.name}: {corrupt} corrupt answer(s), no good one after {tries} tries")
+        raise BoardTimeout(f"{command.name}: no answer after {tries} tries")
 
-    def _await_answer(self, command: Command, patience: float, long_running: bool) -> tuple[Frame | None, int]:
-        """Wait for the answer to the current seq; return it (or None) and how many corrupt frames came."""
+    def _await_answer(self, command: Command, patience: float, limit: float | None) -> tuple[Frame | None, int]:
+        """Wait for the answer to the current seq; return it (or None) and how many corrupt frames came.
+
+        PROGRESS frames restart the wait, but never past ``limit`` (monotonic) when one is given.
+        """
         now = time.monotonic()
         deadline = now + patience
-        hard_deadline = now + (self._timeouts.keygen if long_running else patience)
+        hard_deadline = now + patience if limit is None else limit
         corrupt = 0
         while True:
             items = self._transport.receive(min(deadline, hard_deadline))

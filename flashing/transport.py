@@ -16,6 +16,13 @@ from .frames import Frame, FrameDecoder, FrameError
 READ_SLICE_SECONDS = 0.1
 MAX_READ = 4096
 
+try:  # pyserial lets termios.error (not an OSError) escape from flush, reset and reconfigure
+    import termios
+
+    _LINK_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
+except ImportError:  # pragma: no cover - Windows
+    _LINK_ERRORS = (serial.SerialException, OSError)
+
 
 class SerialTransport:
     """Sends bytes and collects frames from one serial port."""
@@ -37,7 +44,7 @@ class SerialTransport:
         try:
             self._serial.write(data)
             self._serial.flush()
-        except (serial.SerialException, OSError) as exc:
+        except _LINK_ERRORS as exc:
             raise BoardDisconnected(f"{self.port}: write failed: {_reason(exc)}") from None
         self.bytes_sent += len(data)
 
@@ -59,14 +66,14 @@ class SerialTransport:
         """Drop whatever the board sent that nobody asked for (a boot banner, a stale answer)."""
         try:
             self._serial.reset_input_buffer()
-        except (serial.SerialException, OSError) as exc:
+        except _LINK_ERRORS as exc:
             raise BoardDisconnected(f"{self.port}: {_reason(exc)}") from None
         self._decoder.reset()
 
     def close(self) -> None:
         try:
             self._serial.close()
-        except (serial.SerialException, OSError):
+        except _LINK_ERRORS:
             pass
 
     def _read(self, timeout: float) -> bytes:
@@ -74,7 +81,7 @@ class SerialTransport:
             self._serial.timeout = timeout
             waiting = self._serial.in_waiting
             return self._serial.read(min(max(waiting, 1), MAX_READ))
-        except (serial.SerialException, OSError) as exc:
+        except _LINK_ERRORS as exc:
             raise BoardDisconnected(f"{self.port}: link dropped: {_reason(exc)}") from None
 
     def __enter__(self) -> SerialTransport:

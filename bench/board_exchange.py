@@ -1,0 +1,217 @@
+"""How close a full board exchange comes to the time the wire and the board's keygen need.
+
+    python bench/board_exchange.py [--baud 115200] [--keygen-ms 300] [--runs 5] [--driver agent]
+
+Starts one simulated board that emulates the UART at ``--baud`` and takes ``--keygen-ms``
+to make its key pair, then runs the whole provisioning exchange (identify, read_serial,
+install a realistic claim bundle, read_digests, generate_csr, commit) ``--runs`` times.
+
+For each run and for the median it prints the measured seconds, the wire seconds
+((bytes sent + bytes received) * 10 / baud, 8N1), the keygen seconds, and the ratio
+measured / (wire + keygen), the baseline measured in the same run. The target is a ratio of
+at most 1.10: the driver adds little beyond what the line and the board cost. Figures only;
+nothing here asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from flashing.agent import AgentBoard
+from flashing.board import Board, ClaimBundle, ClaimObject
+from flashing.sim import SimulatedBoard
+
+TARGET_RATIO = 1.10
+
+
+@dataclass(frozen=True)
+class Run:
+    measured: float
+    wire: float
+    keygen: float
+
+    @property
+    def ratio(self) -> float:
+        return self.measured / (self.wire + self.keygen)
+
+
+@dataclass(frozen=True)
+class DriverKind:
+    """How to open a board of one kind and count the bytes its link carried."""
+
+    open: Callable[[str, int], Board]
+    wire_bytes: Callable[[Board], int]
+
+
+def _open_agent(port: str, baud: int) -> Board:
+    return AgentBoard.open(port, baudrate=baud)
+
+
+def _agent_wire_bytes(board: Board) -> int:
+    assert isinstance(board, AgentBoard)
+    return board.transport.bytes_sent + board.transport.bytes_received
+
+
+DRIVERS: dict[str, DriverKind] = {
+    "agent": DriverKind(open=_open_agent, wire_bytes=_agent_wire_bytes),
+}
+
+
+def make_claim_bundle() -> ClaimBundle:
+    """RSA-2048 root CA (~1.2 KB PEM), claim certificate (~0.9 KB PEM), EC P-256 claim key (~0.25 KB PEM)."""
+    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    end = start + datetime.timedelta(days=9000)
+    root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    root_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Trust Services"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Example Root CA 1"),
+        ]
+    )
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False
+        )
+        .sign(root_key, hashes.SHA256())
+    )
+    claim_key = ec.generate_private_key(ec.SECP256R1())
+    issuer = x509.Name(
+        [
+            x509.NameAttribute(
+                NameOID.ORGANIZATIONAL_UNIT_NAME, "Amazon Web Services O=Amazon.com Inc."
+            ),
+            x509.NameAttribute(NameOID.LOCALITY_NAME, "Seattle"),
+            x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "Washington"),
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+        ]
+    )
+    claim = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "AWS IoT Certificate")]))
+        .issuer_name(issuer)
+        .public_key(claim_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(claim_key.public_key()), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+            critical=False,
+        )
+        .sign(root_key, hashes.SHA256())
+    )
+    return ClaimBundle(
+        root_ca=root.public_bytes(serialization.Encoding.PEM),
+        claim_cert=claim.public_bytes(serialization.Encoding.PEM),
+        claim_key=claim_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+
+
+def one_run(
+    kind: DriverKind, port: str, baud: int, keygen_s: float, bundle: ClaimBundle, serial: str
+) -> Run:
+    start = time.perf_counter()
+    board = kind.open(port, baud)
+    try:
+        board.identify()
+        got_serial = board.read_serial()
+        board.install_claim_bundle(bundle)
+        digests = board.read_digests()
+        csr = board.generate_csr(got_serial)
+        board.commit()
+        measured = time.perf_counter() - start
+        wire_bytes = kind.wire_bytes(board)
+    finally:
+        board.close()
+    # Sanity only (outside the timed part): a run that did not really provision is not a figure.
+    if (
+        got_serial != serial
+        or digests != {obj: bundle.sha256(obj) for obj in ClaimObject}
+        or not csr
+    ):
+        raise SystemExit("the exchange did not provision the board correctly")
+    return Run(measured=measured, wire=wire_bytes * 10 / baud, keygen=keygen_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--baud", type=int, default=115200, help="emulated UART speed (default 115200)"
+    )
+    parser.add_argument(
+        "--keygen-ms", type=float, default=300.0, help="board's keygen time (default 300)"
+    )
+    parser.add_argument("--runs", type=int, default=5, help="exchanges to time (default 5)")
+    parser.add_argument(
+        "--driver", choices=sorted(DRIVERS), default="agent", help="board driver (default agent)"
+    )
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.baud < 1 or args.keygen_ms < 0:
+        parser.error("--runs and --baud must be positive, --keygen-ms not negative")
+
+    kind = DRIVERS[args.driver]
+    bundle = make_claim_bundle()
+    serial = "SN0000001"
+    board = SimulatedBoard(serial, baud=args.baud, keygen_ms=args.keygen_ms).start()
+    keygen_s = args.keygen_ms / 1000.0
+    print(
+        f"driver={args.driver} baud={args.baud} keygen_ms={args.keygen_ms:g} runs={args.runs} "
+        f"bundle: root_ca={len(bundle.root_ca)} B, claim_cert={len(bundle.claim_cert)} B, "
+        f"claim_key={len(bundle.claim_key)} B"
+    )
+    header = f"{'run':>6}  {'measured_s':>10}  {'wire_s':>8}  {'keygen_s':>8}  {'ratio':>6}"
+    print(header)
+    runs: list[Run] = []
+    try:
+        for index in range(args.runs):
+            run = one_run(kind, board.port, args.baud, keygen_s, bundle, serial)
+            runs.append(run)
+            print(
+                f"{index + 1:>6}  {run.measured:>10.3f}  {run.wire:>8.3f}  {run.keygen:>8.3f}  {run.ratio:>6.3f}"
+            )
+    finally:
+        board.stop()
+    median = Run(
+        measured=statistics.median(r.measured for r in runs),
+        wire=statistics.median(r.wire for r in runs),
+        keygen=keygen_s,
+    )
+    ratio = statistics.median(r.ratio for r in runs)
+    print(
+        f"{'median':>6}  {median.measured:>10.3f}  {median.wire:>8.3f}  {median.keygen:>8.3f}  {ratio:>6.3f}"
+    )
+    print(f"target ratio <= {TARGET_RATIO:.2f}: median ratio {ratio:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
