@@ -105,10 +105,12 @@ class AgentBoard(Board):
         return digests
 
     def generate_csr(self, common_name: str) -> bytes:
-        self._request(Command.KEYGEN, bytes([KeyType.EC_P256]), long_running=True)
+        public_key = self._request(Command.KEYGEN, bytes([KeyType.EC_P256]), long_running=True)
         csr = self._request(Command.GET_CSR, pack_str8(common_name))
         if not csr:
             raise ProtocolError("board returned an empty CSR")
+        if not public_key or public_key not in csr:
+            raise ProtocolError("the CSR does not carry the public key the board reported from KEYGEN")
         return csr
 
     def commit(self) -> None:

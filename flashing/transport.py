@@ -78,7 +78,10 @@ class SerialTransport:
 
     def _read(self, timeout: float) -> bytes:
         try:
-            self._serial.timeout = timeout
+            if timeout < READ_SLICE_SECONDS:  # changing it reconfigures the port: only near a deadline
+                self._serial.timeout = timeout
+            elif self._serial.timeout != READ_SLICE_SECONDS:
+                self._serial.timeout = READ_SLICE_SECONDS
             waiting = self._serial.in_waiting
             return self._serial.read(min(max(waiting, 1), MAX_READ))
         except _LINK_ERRORS as exc:

@@ -10,7 +10,7 @@ in lower case (``hello``, ``read_serial``, ``write_begin``, ``write_chunk``,
     corrupt-once@X   only the first answer to X is damaged (the protocol recovers)
     garbage@hello    the board answers HELLO with random bytes
     refuse@commit    the board answers with error REFUSED
-    storage-full     the claim key does not fit in the board's storage
+    storage-full     the claim objects do not fit in the board's (tiny) storage
     keygen-fail      KEYGEN answers KEYGEN_FAILED
     wrong-cn         the CSR's subject CN is not the one asked for
     reuse-key        the board's "new" key is one another board already used

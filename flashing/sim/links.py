@@ -46,15 +46,18 @@ class PtyLink:
         except (OSError, ValueError):
             raise LinkClosed(self.port) from None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, *, give_up_after: float = 2.0) -> None:
+        """Write all of ``data``; if the station stops reading for ``give_up_after`` s the rest is
+        lost, as on a UART nobody listens to (a full pty buffer must not hang the board)."""
         view = memoryview(data)
         while view:
             if self._closed:
                 raise LinkClosed(self.port)
             try:
-                _, writable, _ = select.select([], [self._master], [], 1.0)
-                if writable:
-                    view = view[os.write(self._master, view) :]
+                _, writable, _ = select.select([], [self._master], [], give_up_after)
+                if not writable:
+                    return
+                view = view[os.write(self._master, view) :]
             except (OSError, ValueError):
                 raise LinkClosed(self.port) from None
 
