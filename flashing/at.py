@@ -80,9 +80,14 @@ class AtSerialPort:
         self.bytes_sent += len(data)
 
     def read(self, timeout: float) -> bytes:
-        """Whatever arrived within ``timeout`` seconds (possibly nothing)."""
+        """Whatever arrived within ``min(timeout, READ_SLICE_SECONDS)`` seconds (possibly nothing)."""
         try:
-            self._serial.timeout = max(timeout, 0.001)
+            if (
+                timeout < READ_SLICE_SECONDS
+            ):  # setting it reconfigures the port: only near a deadline
+                self._serial.timeout = max(timeout, 0.001)
+            elif self._serial.timeout != READ_SLICE_SECONDS:
+                self._serial.timeout = READ_SLICE_SECONDS
             waiting = self._serial.in_waiting
             data = self._serial.read(min(max(waiting, 1), MAX_READ))
         except _LINK_ERRORS as exc:
