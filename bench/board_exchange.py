@@ -1,6 +1,6 @@
 """How close a full board exchange comes to the time the wire and the board's keygen need.
 
-    python bench/board_exchange.py [--baud 115200] [--keygen-ms 300] [--runs 5] [--driver agent]
+    python bench/board_exchange.py [--baud 115200] [--keygen-ms 300] [--runs 5] [--driver agent|nrf91]
 
 Starts one simulated board that emulates the UART at ``--baud`` and takes ``--keygen-ms``
 to make its key pair, then runs the whole provisioning exchange (identify, read_serial,
@@ -33,7 +33,8 @@ from cryptography.x509.oid import NameOID
 
 from flashing.agent import AgentBoard
 from flashing.board import Board, ClaimBundle, ClaimObject
-from flashing.sim import SimulatedBoard
+from flashing.nrf91 import Nrf91Board
+from flashing.sim import SimulatedBoard, SimulatedNrf91Modem, start_nrf91_modems
 
 TARGET_RATIO = 1.10
 
@@ -66,9 +67,30 @@ def _agent_wire_bytes(board: Board) -> int:
     return board.transport.bytes_sent + board.transport.bytes_received
 
 
+def _open_nrf91(port: str, baud: int) -> Board:
+    return Nrf91Board.open(port, baudrate=baud)
+
+
+def _nrf91_wire_bytes(board: Board) -> int:
+    assert isinstance(board, Nrf91Board)
+    return board.channel.port.bytes_sent + board.channel.port.bytes_received
+
+
+def _start_agent(serial: str, baud: int, keygen_ms: float) -> tuple[SimulatedBoard, str]:
+    board = SimulatedBoard(serial, baud=baud, keygen_ms=keygen_ms).start()
+    return board, serial
+
+
+def _start_nrf91(serial: str, baud: int, keygen_ms: float) -> tuple[SimulatedNrf91Modem, str]:
+    (modem,) = start_nrf91_modems(1, baud=baud, keygen_ms=keygen_ms)
+    return modem, modem.serial
+
+
 DRIVERS: dict[str, DriverKind] = {
     "agent": DriverKind(open=_open_agent, wire_bytes=_agent_wire_bytes),
+    "nrf91": DriverKind(open=_open_nrf91, wire_bytes=_nrf91_wire_bytes),
 }
+SIMULATORS = {"agent": _start_agent, "nrf91": _start_nrf91}
 
 
 def make_claim_bundle() -> ClaimBundle:
@@ -180,8 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
     kind = DRIVERS[args.driver]
     bundle = make_claim_bundle()
-    serial = "SN0000001"
-    board = SimulatedBoard(serial, baud=args.baud, keygen_ms=args.keygen_ms).start()
+    board, serial = SIMULATORS[args.driver]("SN0000001", args.baud, args.keygen_ms)
     keygen_s = args.keygen_ms / 1000.0
     print(
         f"driver={args.driver} baud={args.baud} keygen_ms={args.keygen_ms:g} runs={args.runs} "

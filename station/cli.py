@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import getpass
 import json
+import logging
 import os
 import sys
 import threading
@@ -54,6 +55,12 @@ def friendly_errors(func: F) -> F:
         except KeyboardInterrupt:
             click.echo("\nstopped", err=True)
             sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:
+            logging.getLogger("station.cli").exception("unexpected error")
+            fail(f"INTERNAL_ERROR: {type(exc).__name__} (details in the station log)",
+                 "This is a bug in the station software. Report it with logs/station.log.")
 
     return wrapper  # type: ignore[return-value]
 
@@ -246,16 +253,18 @@ def _prompt_passphrase() -> str:
 @click.option("--baud", default=115200, show_default=True, type=click.IntRange(0))
 @click.option("--keygen-ms", default=200.0, show_default=True, type=click.FloatRange(0))
 @click.option("--endpoint-url", help="Sync to this DynamoDB-compatible endpoint instead of a local one.")
+@click.option("--driver", type=click.Choice(["agent", "nrf91"]), default="agent", show_default=True,
+              help="Which kind of simulated board: our firmware agent, or Nordic nRF91 modems over AT commands.")
 @click.option("--json", "as_json", is_flag=True)
 @friendly_errors
 def demo(boards: int, folder: str, faults: tuple[str, ...], baud: int, keygen_ms: float,
-         endpoint_url: str | None, as_json: bool) -> None:
+         endpoint_url: str | None, driver: str, as_json: bool) -> None:
     """Run a whole demo line: demo claim material, simulated boards, provisioning, summary."""
     from .demo import run_demo
 
     code = run_demo(
         folder, boards=boards, faults=faults, baud=baud, keygen_ms=keygen_ms,
-        endpoint_url=endpoint_url, as_json=as_json, echo=click.echo,
+        endpoint_url=endpoint_url, driver=driver, as_json=as_json, echo=click.echo,
     )
     sys.exit(code)
 
@@ -269,22 +278,30 @@ def demo(boards: int, folder: str, faults: tuple[str, ...], baud: int, keygen_ms
 @click.option("--serial-prefix", default="SIM", show_default=True)
 @click.option("--first", "first_number", default=1, show_default=True, type=click.IntRange(0))
 @click.option("--tcp", is_flag=True, help="Listen on loopback TCP (socket:// URLs) instead of pseudo-terminals.")
+@click.option("--driver", type=click.Choice(["agent", "nrf91"]), default="agent", show_default=True)
 @friendly_errors
 def sim(boards: int, baud: int, keygen_ms: float, faults: tuple[str, ...], serial_prefix: str,
-        first_number: int, tcp: bool) -> None:
+        first_number: int, tcp: bool, driver: str) -> None:
     """Start simulated boards and keep them up until Ctrl-C."""
-    from flashing.sim import start_boards
+    from flashing.sim import start_boards, start_simulated
 
     from .demo import parse_board_faults
 
-    fault_map = parse_board_faults(faults, boards)
-    started = start_boards(
-        boards, serial_prefix=serial_prefix, first_number=first_number, baud=baud or None,
-        keygen_ms=keygen_ms, faults=fault_map, transport="tcp" if tcp else "pty",
-    )
+    fault_map = parse_board_faults(faults, boards, driver)
+    transport = "tcp" if tcp else "pty"
+    if driver == "agent":
+        started = start_boards(
+            boards, serial_prefix=serial_prefix, first_number=first_number, baud=baud or None,
+            keygen_ms=keygen_ms, faults=fault_map, transport=transport,
+        )
+    else:
+        started = start_simulated(  # type: ignore[assignment]
+            driver, boards, first_number=first_number, baud=baud or None, keygen_ms=keygen_ms,
+            faults=fault_map, transport=transport,
+        )
     click.echo(render.table(
         ["board", "serial", "port", "faults"],
-        [(i + 1, b.serial, b.port, str(b.faults)) for i, b in enumerate(started)],
+        [(i + 1, b.serial, b.port, ",".join(fault_map.get(i, [])) or "none") for i, b in enumerate(started)],
     ))
     click.echo("ports: " + ",".join(b.port for b in started))
     click.echo("Simulated boards are up. Press Ctrl-C to stop them.")
@@ -482,3 +499,4 @@ def claim_create(template: str, out_dir: str, policy: str | None, region: str | 
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+from .cli_sync import register_sync_commands; register_sync_commands(main)  # noqa: E402, E702, I001

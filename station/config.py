@@ -38,6 +38,18 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class Nrf91Settings:
+    """``[nrf91]``: how the nRF91 driver finds the serial and where credentials go (docs/nrf91.md)."""
+
+    serial_source: str = "imei"
+    claim_sec_tag: int = 202
+    device_sec_tag: int = 201
+    csr_subject: str = ""
+    answer_seconds: float = 5.0
+    cfun_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
 class CloudConfig:
     table: str | None = None
     region: str | None = None
@@ -69,6 +81,7 @@ class StationConfig:
     cloud: CloudConfig = field(default_factory=CloudConfig)
     sync_interval_seconds: float = 300.0
     demo: bool = False
+    nrf91: Nrf91Settings = field(default_factory=Nrf91Settings)
 
     @property
     def folder(self) -> Path:
@@ -156,7 +169,23 @@ class _Reader:
             ),
             sync_interval_seconds=self.number("sync", "interval_seconds", 300.0, minimum=5.0),
             demo=self.boolean("station", "demo", False),
+            nrf91=self.nrf91(),
         )
+
+    def nrf91(self) -> Nrf91Settings:
+        settings = Nrf91Settings(
+            serial_source=self.choice("nrf91", "serial_source", ("imei", "uuid"), "imei"),
+            claim_sec_tag=self.integer("nrf91", "claim_sec_tag", 202, minimum=0),
+            device_sec_tag=self.integer("nrf91", "device_sec_tag", 201, minimum=0),
+            csr_subject=self.text("nrf91", "csr_subject", ""),
+            answer_seconds=self.number("nrf91", "answer_seconds", 5.0, minimum=0.05),
+            cfun_seconds=self.number("nrf91", "cfun_seconds", 15.0, minimum=0.05),
+        )
+        if settings.claim_sec_tag == settings.device_sec_tag:
+            raise self.fail("nrf91", "device_sec_tag", "must differ from claim_sec_tag: the device key never goes into the claim tag")
+        if "CN=" in settings.csr_subject.upper().replace(" ", ""):
+            raise self.fail("nrf91", "csr_subject", "must not contain CN: the station sets CN to the serial")
+        return settings
 
     def where(self, section: str, key: str) -> str:
         return f"[{section}] {key} in {self.path}"

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flashing.sim import start_boards
-from flashing.sim.faults import parse_fault
+from flashing.sim import check_fault, start_simulated
 
 from . import render
 from .config import DEFAULT_CONFIG_NAME, load_config
@@ -26,6 +26,8 @@ from .runner import LineRunner
 
 DEMO_PRODUCT = "DEMO-GW"
 DEFAULT_DEMO_FAULTS = ("2=wrong-cn",)
+RECOVERED_FAULT_KINDS = frozenset({"corrupt-once"})
+"""Faults the protocol recovers from: a board that has only these is expected to PASS."""
 
 DEMO_INI = """\
 ; A demo station, made by `station demo` on {date}.
@@ -39,8 +41,8 @@ driver = agent
 demo = yes
 
 [serial]
-; simulated boards are numbered SIM000001, SIM000002, ...
-pattern = SIM[0-9]{{6}}
+; simulated agent boards are numbered SIM000001, SIM000002, ...; simulated nRF91 modems by IMEI
+pattern = SIM[0-9]{{6}}|[0-9]{{15}}
 
 [claim]
 certificate = {cert}
@@ -59,7 +61,7 @@ retries = 3
 """
 
 
-def parse_board_faults(specs: Iterable[str], boards: int) -> dict[int, list[str]]:
+def parse_board_faults(specs: Iterable[str], boards: int, driver: str = "agent") -> dict[int, list[str]]:
     """``["3=drop@keygen", "corrupt-once@hello"]`` → faults by 0-based board index."""
     faults: dict[int, list[str]] = {}
     for spec in specs:
@@ -70,7 +72,7 @@ def parse_board_faults(specs: Iterable[str], boards: int) -> dict[int, list[str]
             targets = [int(number_text) - 1]
         else:
             fault, targets = spec, list(range(boards))
-        parse_fault(fault)
+        check_fault(driver, fault)
         for index in targets:
             faults.setdefault(index, []).append(fault.strip())
     return faults
@@ -110,12 +112,14 @@ def run_demo(
     baud: int = 115200,
     keygen_ms: float = 200.0,
     endpoint_url: str | None = None,
+    driver: str = "agent",
     as_json: bool = False,
     echo: Callable[[str], None] = print,
 ) -> int:
     """Run the demo line; returns the exit code (0 when every board ended as its faults predict)."""
     folder = Path(folder).resolve()
-    fault_map = parse_board_faults(faults or DEFAULT_DEMO_FAULTS, boards)
+    default_faults = DEFAULT_DEMO_FAULTS if boards >= 2 else ()  # the default fault is board 2's
+    fault_map = parse_board_faults(faults or default_faults, boards)
     ini = prepare_folder(folder)
     say = (lambda text: None) if as_json else echo
     with open_station(ini) as station:
@@ -126,23 +130,24 @@ def run_demo(
         first_number = len(station.records.attempts()) + 1
         say(f"Demo station in {folder}")
         say(f"  claim certificate: {claim.subject} (sha256 {claim.cert_sha256[:16]}…)")
-        say(f"  batch {batch_id}; {boards} simulated board(s) at {baud} baud, "
+        kind = "nRF91 modem(s)" if driver == "nrf91" else "board(s) with the station agent"
+        say(f"  batch {batch_id}; {boards} simulated {kind} at {baud} baud, "
             f"key generation {keygen_ms:.0f} ms; faults: "
             + (", ".join(f"board {i + 1}: {'+'.join(f)}" for i, f in sorted(fault_map.items())) or "none"))
         say("")
-        sims = start_boards(
-            boards, serial_prefix="SIM", first_number=first_number, baud=baud or None,
-            keygen_ms=keygen_ms, faults=fault_map,
+        sims = start_simulated(
+            driver, boards, first_number=first_number, baud=baud or None, keygen_ms=keygen_ms, faults=fault_map
         )
         try:
-            provisioner = Provisioner(station.config, station.records, claim)
+            config = replace(station.config, driver=driver)
+            provisioner = Provisioner(config, station.records, claim)
             runner = LineRunner(provisioner, ManualPorts(), batch=batch_id, operator="demo")
             provisioner.bus.subscribe(lambda event: _say_result(event, say))
             results = runner.run_once([sim.port for sim in sims])
         finally:
             for sim in sims:
                 sim.stop()
-        expected = all(r.passed == (i not in fault_map) for i, r in enumerate(results))
+        expected = all(r.passed == _expected_to_pass(fault_map.get(i, [])) for i, r in enumerate(results))
         if as_json:
             echo(json.dumps({"folder": str(folder), "batch": batch_id, "results": [
                 {"serial": r.serial, "result": r.result, "code": r.code, "hint": r.hint,
@@ -158,14 +163,18 @@ def run_demo(
         passed = sum(r.passed for r in results)
         say("")
         say(f"{passed} PASS, {len(results) - passed} FAIL. "
-            + ("Every board ended as expected." if expected else "UNEXPECTED: a board without a fault failed (see logs/station.log)."))
+            + ("Every board ended as expected." if expected else "UNEXPECTED: a board did not end as its faults predict (see logs/station.log)."))
         say("")
         say("Try next, in this folder:")
         say("  station units                 the allow-list")
-        say(f"  station show {results[0].serial or 'SERIAL'}        one board's attempts and audit trail")
+        say(f"  {'station show ' + (results[0].serial or 'SERIAL'):<30}one board's attempts and audit trail")
         say("  station batch list            batches and progress")
         say("  station audit verify          check the tamper-evident audit log")
         return 0 if expected else 1
+
+
+def _expected_to_pass(faults: Iterable[str]) -> bool:
+    return all(fault.strip().lower().partition("@")[0] in RECOVERED_FAULT_KINDS for fault in faults)
 
 
 def _say_result(event: object, say: Callable[[str], None]) -> None:

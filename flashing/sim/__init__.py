@@ -4,6 +4,7 @@ from .agent_model import AgentBoardModel
 from .board import SimulatedBoard, WireClock, start_boards
 from .faults import Fault, FaultSet, FaultSpecError, parse_fault
 from .links import PtyLink, TcpLink
+from .nrf91_board import SimulatedNrf91Modem, start_nrf91_modems
 
 __all__ = [
     "AgentBoardModel",
@@ -12,8 +13,43 @@ __all__ = [
     "FaultSpecError",
     "PtyLink",
     "SimulatedBoard",
+    "SimulatedNrf91Modem",
     "TcpLink",
     "WireClock",
     "parse_fault",
     "start_boards",
+    "start_nrf91_modems",
 ]
+
+SIMULATED_DRIVERS = ("agent", "nrf91")
+
+
+def check_fault(driver: str, text: str) -> None:
+    """Raise FaultSpecError if ``text`` is not a fault the simulator of ``driver`` knows."""
+    if driver == "nrf91":
+        from .nrf91_model import parse_modem_fault
+
+        parse_modem_fault(text)
+    else:
+        parse_fault(text)
+
+
+def start_simulated(
+    driver: str,
+    count: int,
+    *,
+    baud: int | None = None,
+    keygen_ms: float = 0.0,
+    faults: dict[int, list[str]] | None = None,
+    first_number: int = 1,
+    transport: str = "pty",
+) -> list[SimulatedBoard] | list[SimulatedNrf91Modem]:
+    """Start ``count`` simulated boards of the kind ``driver`` talks to, with unique serials."""
+    if driver == "nrf91":
+        return start_nrf91_modems(
+            count, baud=baud, keygen_ms=keygen_ms, faults=faults, first_number=first_number, transport=transport
+        )
+    return start_boards(
+        count, serial_prefix="SIM", first_number=first_number, baud=baud, keygen_ms=keygen_ms,
+        faults=faults, transport=transport,
+    )

@@ -1,0 +1,30 @@
+"""The runner, the records and the reports work unchanged with nRF91 modems (a second board family)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from flashing.sim import start_nrf91_modems
+from station.events import EventBus
+from station.pipeline import Provisioner
+from station.ports import ManualPorts
+from station.runner import LineRunner
+
+
+def test_the_line_runner_provisions_nrf91_modems_in_parallel(station):
+    config = replace(station.config, driver="nrf91")
+    modems = start_nrf91_modems(3, faults={1: ["wrong-cn"]})
+    try:
+        provisioner = Provisioner(config, station.records, station.claim(), bus=EventBus())
+        runner = LineRunner(provisioner, ManualPorts(), batch="B1", operator="tester")
+        results = runner.run_once([m.port for m in modems])
+    finally:
+        for modem in modems:
+            modem.stop()
+
+    assert [r.passed for r in results] == [True, False, True]
+    assert results[1].code == "CSR_CN_MISMATCH"
+    units = {u.serial: u for u in station.records.units(batch="B1")}
+    assert set(units) == {modems[0].serial, modems[2].serial}
+    assert all(len(u.device_key_sha256) == 64 for u in units.values())
+    assert all(a.driver == "nrf91" for a in station.records.attempts())
