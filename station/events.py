@@ -88,5 +88,5 @@ class EventBus:
         for subscriber in subscribers:
             try:
                 subscriber(event)
-            except Exception:  # noqa: BLE001 - a broken watcher must not break provisioning
+            except Exception:
                 log.exception("event subscriber %r failed on %r", subscriber, event)
