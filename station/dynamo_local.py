@@ -1,0 +1,353 @@
+"""A DynamoDB-compatible server on loopback, for tests and ``station demo``.
+
+It is moto's threaded server (``moto.server.ThreadedMotoServer``) with three
+changes that matter here:
+
+* requests are **serialized** (one at a time). moto evaluates a conditional
+  ``UpdateItem`` as check-then-write without a lock, so two concurrent claims of
+  one serial could both win (and its item copies can crash with "dictionary
+  changed size during iteration"). Real DynamoDB applies a conditional write
+  atomically; serializing restores that guarantee on the local server;
+* it is **quiet**: werkzeug's per-request log lines go to this module's logger
+  at DEBUG instead of stderr, and moto's "Starting a new Thread" banner is off;
+* ``stop()`` really closes the listening socket, so the port is free again.
+
+moto is an optional extra (``demo``/``test``); it is imported only when a
+:class:`LocalDynamo` is created, and a missing moto is a :class:`StationError`
+with code ``DYNAMO_LOCAL_MISSING``.
+
+moto keeps its data in process-wide memory keyed by account and region, not by
+server: two ``LocalDynamo`` servers in one process see the same tables, and the
+data outlives ``stop()``. Use unique table names.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from station.errors import StationError
+
+__all__ = [
+    "ALLOWLIST_BATCH_INDEX",
+    "LocalDynamo",
+    "create_allowlist_table",
+]
+
+log = logging.getLogger(__name__)
+
+ALLOWLIST_BATCH_INDEX = "batch-index"
+_INSTALL_HINT = "pip install 'provisioning-station[demo]'"
+
+# One lock for every LocalDynamo in the process: moto's backends are global.
+_REQUEST_LOCK = threading.Lock()
+_SERVER_CLASS: type | None = None
+
+
+def _server_class() -> type:
+    """Build (once) the quiet, serialized subclass of moto's ThreadedMotoServer."""
+    global _SERVER_CLASS
+    if _SERVER_CLASS is not None:
+        return _SERVER_CLASS
+    try:
+        from moto.server import (
+            DomainDispatcherApplication,
+            ThreadedMotoServer,
+            create_backend_app,
+        )
+        from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+    except ImportError as exc:
+        raise StationError(
+            f"the local DynamoDB server needs moto[server], which is not installed ({exc})",
+            code="DYNAMO_LOCAL_MISSING",
+            hint=_INSTALL_HINT,
+        ) from exc
+
+    class _QuietHandler(WSGIRequestHandler):
+        def log(self, type: str, message: str, *args: Any) -> None:
+            level = logging.DEBUG if type == "info" else logging.WARNING
+            log.log(level, "%s " + message, self.address_string(), *args)
+
+    class _QuietServer(ThreadedWSGIServer):
+        def log(self, type: str, message: str, *args: Any) -> None:
+            level = logging.DEBUG if type == "info" else logging.WARNING
+            log.log(level, message, *args)
+
+    class _Serialized:
+        """WSGI middleware: one request at a time, body materialized under the lock."""
+
+        def __init__(self, app: Any) -> None:
+            self._app = app
+
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            with _REQUEST_LOCK:
+                body = self._app(environ, start_response)
+                try:
+                    return [b"".join(body)]
+                finally:
+                    close = getattr(body, "close", None)
+                    if close is not None:
+                        close()
+
+    class _LocalMotoServer(ThreadedMotoServer):
+        startup_error: BaseException | None = None
+
+        def _server_entry(self) -> None:
+            try:
+                app = _Serialized(DomainDispatcherApplication(create_backend_app))
+                self._server = _QuietServer(
+                    self._ip_address, self._port, app, handler=_QuietHandler
+                )
+            except BaseException as exc:  # noqa: BLE001 - reported by start()
+                self.startup_error = exc
+                self._server_ready_event.set()
+                return
+            self._server_ready_event.set()
+            self._server.serve_forever(poll_interval=0.05)
+
+        def close(self) -> None:
+            server = self._server
+            if server is not None:
+                server.server_close()
+                self._server = None
+
+    _SERVER_CLASS = _LocalMotoServer
+    return _SERVER_CLASS
+
+
+class LocalDynamo:
+    """A DynamoDB-compatible HTTP server on loopback; a context manager.
+
+    >>> with LocalDynamo() as db:                       # doctest: +SKIP
+    ...     boto3.client("dynamodb", endpoint_url=db.endpoint_url, ...)
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, ready_timeout: float = 30.0):
+        self._cls = _server_class()  # fails early, with a hint, when moto is missing
+        self.host = host
+        self.port = port
+        self.ready_timeout = ready_timeout
+        self._server: Any = None
+        self._endpoint_url: str | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._endpoint_url is None:
+            raise StationError(
+                "the local DynamoDB server is not running",
+                code="DYNAMO_LOCAL_NOT_STARTED",
+                hint="Call LocalDynamo.start() (or use it as a context manager) first.",
+            )
+        return self._endpoint_url
+
+    @property
+    def running(self) -> bool:
+        return self._endpoint_url is not None
+
+    def start(self) -> str:
+        """Start the server and wait until it answers DynamoDB requests."""
+        if self._endpoint_url is not None:
+            return self._endpoint_url
+        server = self._cls(ip_address=self.host, port=self.port, verbose=False)
+        server.start()
+        if server.startup_error is not None:
+            server.stop()
+            raise StationError(
+                f"the local DynamoDB server could not listen on {self.host}:{self.port}: "
+                f"{server.startup_error}",
+                code="DYNAMO_LOCAL_START_FAILED",
+                hint="Choose another port (0 picks a free one) or stop what is using it.",
+            ) from server.startup_error
+        self._server = server
+        host, port = server.get_host_and_port()
+        self.port = port
+        url_host = f"[{host}]" if ":" in host else host
+        self._endpoint_url = f"http://{url_host}:{port}"
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        log.debug("local DynamoDB listening on %s", self._endpoint_url)
+        return self._endpoint_url
+
+    def _wait_ready(self) -> None:
+        # The first DynamoDB request also loads moto's dynamodb backend (slow once),
+        # so later requests, e.g. the hook's with its 1 s timeouts, are fast.
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.session.Session().client(
+            "dynamodb",
+            endpoint_url=self._endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            config=Config(connect_timeout=1, read_timeout=10, retries={"total_max_attempts": 1}),
+        )
+        deadline = time.monotonic() + self.ready_timeout
+        last_error: Exception | None = None
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    client.list_tables(Limit=1)
+                    return
+                except Exception as exc:  # noqa: BLE001 - retried until the deadline
+                    last_error = exc
+                    time.sleep(0.05)
+        finally:
+            client.close()
+        raise StationError(
+            f"the local DynamoDB server at {self._endpoint_url} did not answer "
+            f"within {self.ready_timeout:.0f} s ({last_error})",
+            code="DYNAMO_LOCAL_START_FAILED",
+            hint="See the station log; the machine may be overloaded.",
+        )
+
+    def stop(self) -> None:
+        """Stop the server and free its port. Safe to call twice."""
+        server, self._server = self._server, None
+        self._endpoint_url = None
+        if server is None:
+            return
+        try:
+            server.stop()
+        finally:
+            server.close()
+
+    def __enter__(self) -> LocalDynamo:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = self._endpoint_url or "stopped"
+        return f"LocalDynamo({state})"
+
+
+# --------------------------------------------------------------------------- table
+
+
+_EXPECTED_KEY = [{"AttributeName": "serial", "KeyType": "HASH"}]
+_EXPECTED_INDEX_KEY = [{"AttributeName": "batch", "KeyType": "HASH"}]
+
+
+def _as_client(client_or_resource: Any) -> Any:
+    if hasattr(client_or_resource, "describe_table"):
+        return client_or_resource
+    client = getattr(getattr(client_or_resource, "meta", None), "client", None)
+    if client is None or not hasattr(client, "describe_table"):
+        raise TypeError("expected a boto3 DynamoDB client or service resource")
+    return client
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _schema_problems(table: dict[str, Any]) -> list[str]:
+    problems = []
+    key = [dict(k) for k in table.get("KeySchema", [])]
+    if key != _EXPECTED_KEY:
+        problems.append(f"key schema is {key}, expected {_EXPECTED_KEY}")
+    types = {a["AttributeName"]: a["AttributeType"] for a in table.get("AttributeDefinitions", [])}
+    if types.get("serial", "S") != "S":
+        problems.append(f"serial is of type {types['serial']}, expected S")
+    indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", []) or []}
+    index = indexes.get(ALLOWLIST_BATCH_INDEX)
+    if index is None:
+        problems.append(f"global secondary index {ALLOWLIST_BATCH_INDEX!r} is missing")
+    else:
+        index_key = [dict(k) for k in index.get("KeySchema", [])]
+        if index_key != _EXPECTED_INDEX_KEY:
+            problems.append(
+                f"index {ALLOWLIST_BATCH_INDEX!r} key is {index_key}, expected {_EXPECTED_INDEX_KEY}"
+            )
+        if types.get("batch", "S") != "S":
+            problems.append(f"batch is of type {types['batch']}, expected S")
+    return problems
+
+
+def _table_ready(table: dict[str, Any]) -> bool:
+    if table.get("TableStatus") != "ACTIVE":
+        return False
+    return all(
+        i.get("IndexStatus", "ACTIVE") == "ACTIVE"
+        for i in table.get("GlobalSecondaryIndexes", []) or []
+    )
+
+
+def create_allowlist_table(
+    client_or_resource: Any, table_name: str, *, timeout: float = 120.0
+) -> None:
+    """Create the allow-list table of the cloud contract and wait until it is ACTIVE.
+
+    Partition key ``serial`` (S), global secondary index ``batch-index`` on ``batch``
+    (S, projection ALL), on-demand billing. If the table exists with that schema this
+    only waits for it to be ACTIVE; with another schema it raises a StationError
+    (``DYNAMO_TABLE_MISMATCH``) and changes nothing.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = _as_client(client_or_resource)
+    try:
+        try:
+            table = client.describe_table(TableName=table_name)["Table"]
+        except ClientError as exc:
+            if _error_code(exc) != "ResourceNotFoundException":
+                raise
+            table = None
+        if table is None:
+            try:
+                client.create_table(
+                    TableName=table_name,
+                    AttributeDefinitions=[
+                        {"AttributeName": "serial", "AttributeType": "S"},
+                        {"AttributeName": "batch", "AttributeType": "S"},
+                    ],
+                    KeySchema=_EXPECTED_KEY,
+                    GlobalSecondaryIndexes=[
+                        {
+                            "IndexName": ALLOWLIST_BATCH_INDEX,
+                            "KeySchema": _EXPECTED_INDEX_KEY,
+                            "Projection": {"ProjectionType": "ALL"},
+                        }
+                    ],
+                    BillingMode="PAY_PER_REQUEST",
+                )
+            except ClientError as exc:
+                # Someone else created it between our describe and create: check it below.
+                if _error_code(exc) != "ResourceInUseException":
+                    raise
+        deadline = time.monotonic() + timeout
+        while True:
+            table = client.describe_table(TableName=table_name)["Table"]
+            problems = _schema_problems(table)
+            if problems:
+                raise StationError(
+                    f"DynamoDB table {table_name!r} exists with another schema: "
+                    + "; ".join(problems),
+                    code="DYNAMO_TABLE_MISMATCH",
+                    hint="Point the station at the allow-list table created by "
+                    "cloud/template.yaml, or choose another table name.",
+                )
+            if _table_ready(table):
+                return
+            if time.monotonic() >= deadline:
+                raise StationError(
+                    f"DynamoDB table {table_name!r} did not become ACTIVE within {timeout:.0f} s",
+                    code="DYNAMO_TABLE_NOT_READY",
+                    hint="Check the table in the AWS console and try again.",
+                )
+            time.sleep(0.2)
+    except (ClientError, BotoCoreError) as exc:
+        raise StationError(
+            f"could not create or check DynamoDB table {table_name!r}: {exc}",
+            code="DYNAMO_UNAVAILABLE",
+            hint="Check the DynamoDB endpoint, region and credentials.",
+        ) from exc

@@ -1,0 +1,245 @@
+"""Fixtures for the cloud side: a real DynamoDB-compatible server over HTTP, device PKI.
+
+The server is ``station.dynamo_local.LocalDynamo`` (moto) on loopback, or the endpoint
+in ``STATION_TEST_DYNAMODB_ENDPOINT`` (e.g. DynamoDB Local). Every test gets its own
+uniquely named table, created and deleted here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from station.dynamo_local import LocalDynamo, create_allowlist_table
+
+ENDPOINT_ENV = "STATION_TEST_DYNAMODB_ENDPOINT"
+
+
+# ----------------------------------------------------------------- DynamoDB
+
+
+@pytest.fixture(scope="session")
+def dynamo_endpoint() -> Any:
+    external = os.environ.get(ENDPOINT_ENV, "").strip()
+    if external:
+        yield external
+        return
+    with LocalDynamo() as server:
+        yield server.endpoint_url
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A region, and dummy credentials only when the environment has none."""
+    if not os.environ.get(ENDPOINT_ENV, "").strip():
+        # Loopback server: no reason to ask an instance metadata service for credentials.
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    monkeypatch.setenv("AWS_REGION", region)
+    if boto3.session.Session().get_credentials() is None:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    # Never let a developer's endpoint override for all services leak in.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    return region
+
+
+@pytest.fixture
+def ddb(dynamo_endpoint: str, aws_env: str) -> Any:
+    client = boto3.session.Session().client(
+        "dynamodb",
+        endpoint_url=dynamo_endpoint,
+        region_name=aws_env,
+        config=Config(retries={"total_max_attempts": 3}),
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def table(ddb: Any) -> Any:
+    name = f"station-test-{uuid.uuid4().hex[:12]}"
+    create_allowlist_table(ddb, name)
+    yield name
+    ddb.delete_table(TableName=name)
+
+
+@pytest.fixture
+def hook(dynamo_endpoint: str, table: str, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """cloud.hook configured for this test's table, with a fresh client cache."""
+    from cloud import hook as hook_module
+
+    monkeypatch.setenv("TABLE_NAME", table)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamo_endpoint)
+    for name in ("SERIAL_PARAMETER", "THING_NAME_PREFIX", "ALLOW_REPROVISION"):
+        monkeypatch.delenv(name, raising=False)
+    hook_module.reset_client_cache()
+    yield hook_module
+    hook_module.reset_client_cache()
+
+
+@pytest.fixture
+def put_unit(ddb: Any, table: str) -> Any:
+    """Write an allow-list item the way the station does (contract attributes)."""
+
+    def put(
+        serial: str,
+        key_sha256: str,
+        *,
+        status: str = "allowed",
+        batch: str = "B-2024-001",
+        **extra: Any,
+    ) -> None:
+        item = {
+            "serial": {"S": serial},
+            "status": {"S": status},
+            "batch": {"S": batch},
+            "product": {"S": "sensor-v2"},
+            "station_id": {"S": "line1-st3"},
+            "device_key_sha256": {"S": key_sha256},
+            "claim_cert_sha256": {"S": "ab" * 32},
+            "factory_at": {"S": "2024-05-01T10:00:00Z"},
+            "rev": {"N": "1"},
+        }
+        item.update({k: {"S": v} for k, v in extra.items()})
+        ddb.put_item(TableName=table, Item=item)
+
+    return put
+
+
+@pytest.fixture
+def get_unit(ddb: Any, table: str) -> Any:
+    def get(serial: str) -> dict[str, Any] | None:
+        item = ddb.get_item(TableName=table, Key={"serial": {"S": serial}}, ConsistentRead=True)
+        item = item.get("Item")
+        if item is None:
+            return None
+        return {k: next(iter(v.values())) for k, v in item.items()}
+
+    return get
+
+
+# ----------------------------------------------------------------- PKI
+
+
+@dataclass
+class DeviceCert:
+    pem: str
+    der: bytes
+    certificate_id: str  # what AWS IoT calls it: SHA-256 of the DER certificate
+    key_sha256: str  # SHA-256 of the DER SubjectPublicKeyInfo (the contract value)
+    spki_der: bytes
+
+
+class LocalCA:
+    """A CA that signs device certificates, standing in for AWS IoT's CSR signing."""
+
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "station-test-ca")])
+        now = dt.datetime.now(dt.UTC)
+        self.name = name
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+
+    @staticmethod
+    def new_key(kind: str = "p256") -> Any:
+        if kind == "p256":
+            return ec.generate_private_key(ec.SECP256R1())
+        if kind == "p384":
+            return ec.generate_private_key(ec.SECP384R1())
+        if kind == "rsa2048":
+            return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        raise ValueError(kind)
+
+    def issue(self, serial: str, key: Any = None, *, version1: bool = False) -> DeviceCert:
+        key = key if key is not None else self.new_key()
+        now = dt.datetime.now(dt.UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, serial)]))
+            .issuer_name(self.name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=365 * 20))
+        )
+        if not version1:
+            builder = builder.add_extension(
+                x509.BasicConstraints(ca=False, path_length=None), critical=True
+            )
+        cert = builder.sign(self.key, hashes.SHA256())
+        der = cert.public_bytes(serialization.Encoding.DER)
+        spki = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return DeviceCert(
+            pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+            der=der,
+            certificate_id=hashlib.sha256(der).hexdigest(),
+            key_sha256=hashlib.sha256(spki).hexdigest(),
+            spki_der=spki,
+        )
+
+
+@pytest.fixture(scope="session")
+def ca() -> LocalCA:
+    return LocalCA()
+
+
+def make_event(
+    serial: Any,
+    cert: DeviceCert | None,
+    *,
+    shape: str = "parameters",
+    serial_parameter: str = "SerialNumber",
+) -> dict[str, Any]:
+    """An AWS IoT pre-provisioning hook event, in either documented shape."""
+    params: dict[str, Any] = {serial_parameter: serial}
+    event: dict[str, Any] = {
+        "certificateId": cert.certificate_id if cert else "0" * 64,
+        "certificatePem": cert.pem if cert else "",
+        "templateArn": "arn:aws:iot:us-east-1:123456789012:provisioningtemplate/StationFleet",
+    }
+    if shape == "parameters":
+        event.update(
+            claimCertificateId="c" * 64,
+            clientId="221a6d10-9c7f-42f1-9153-e52e6fc869c1",
+            parameters=params,
+        )
+    elif shape == "incomingParameters":
+        event.update(
+            claimId="c" * 64,
+            mqttClientId="221a6d10-9c7f-42f1-9153-e52e6fc869c1",
+            incomingParameters=params,
+        )
+    else:
+        raise ValueError(shape)
+    return event
+
+
+@pytest.fixture
+def event_for() -> Any:
+    return make_event
