@@ -500,3 +500,4 @@ def claim_create(template: str, out_dir: str, policy: str | None, region: str | 
 if __name__ == "__main__":  # pragma: no cover
     main()
 from .cli_sync import register_sync_commands; register_sync_commands(main)  # noqa: E402, E702, I001
+from .cli_users import register_user_commands; register_user_commands(main)  # noqa: E402, E702, I001
