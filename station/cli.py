@@ -51,7 +51,7 @@ def friendly_errors(func: F) -> F:
         except RecordsError as exc:
             fail(f"{getattr(exc, 'code', 'DB_ERROR')}: {exc}", "Check the station database (station doctor).")
         except FaultSpecError as exc:
-            fail(f"FAULT_SPEC_INVALID: {exc}", None)
+            fail(f"FAULT_SPEC_INVALID: {exc}", "Write faults as [N=]KIND[@STEP], e.g. 2=drop@keygen (station sim --help).")
         except KeyboardInterrupt:
             click.echo("\nstopped", err=True)
             sys.exit(130)
@@ -102,7 +102,27 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _remember_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        ctx.ensure_object(Context).config_path = value
+    return value
+
+
+class StationGroup(click.Group):
+    """Every command also takes ``--config``, so ``station provision --config X`` works too."""
+
+    group_class = type
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group) and not any(p.name == "config_here" for p in cmd.params):
+            cmd.params.append(click.Option(
+                ["--config", "config_here"], type=click.Path(dir_okay=False), expose_value=False,
+                callback=_remember_config, help="station.ini to use (default: ./station.ini, or $STATION_CONFIG).",
+            ))
+        super().add_command(cmd, name)
+
+
+@click.group(cls=StationGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",

@@ -25,6 +25,7 @@ class Station:
     records: Records
     _claim: ClaimCredentials | None = field(default=None, repr=False)
     _line_lock: FileLock | None = field(default=None, repr=False)
+    _log_handler: logging.Handler | None = field(default=None, repr=False)
 
     def claim(self, prompt: object = None) -> ClaimCredentials:
         """The claim credentials, loaded and checked on first use."""
@@ -59,6 +60,10 @@ class Station:
             self._line_lock.release()
             self._line_lock = None
         self.records.close()
+        if self._log_handler is not None:
+            logging.getLogger().removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
 
     def __enter__(self) -> Station:
         return self
@@ -73,28 +78,32 @@ def lock_path(config: StationConfig, name: str) -> Path:
 
 def open_station(config_path: str | os.PathLike[str] | None = None) -> Station:
     config = load_config(find_config(config_path))
-    setup_logging(config)
+    handler = setup_logging(config)
     try:
         records = Records(config.database)
     except RecordsError as exc:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
         raise StationError(
             f"cannot open the station database {config.database}: {exc}",
             code=getattr(exc, "code", "DB_ERROR"),
             hint="Check the [station] database path and that no other program holds the file.",
         ) from None
-    return Station(config, records)
+    return Station(config, records, _log_handler=handler)
 
 
-def setup_logging(config: StationConfig) -> Path:
-    """Log to ``<log_dir>/station.log`` (rotated); the console is for the CLI's own output."""
+def setup_logging(config: StationConfig) -> logging.Handler:
+    """Log to ``<log_dir>/station.log`` (rotated); the console is for the CLI's own output.
+
+    Returns the handler, which :meth:`Station.close` removes again, so a process that
+    opens several stations (tests, the app) never writes one station's lines into another's log.
+    """
     config.log_dir.mkdir(parents=True, exist_ok=True)
     path = config.log_dir / "station.log"
-    root = logging.getLogger()
-    for handler in root.handlers:
-        if isinstance(handler, logging.handlers.RotatingFileHandler) and Path(handler.baseFilename) == path:
-            return path
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
     root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    return path
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    return handler

@@ -50,8 +50,8 @@ private_key = {key}
 root_ca = {root_ca}
 
 [ports]
-; simulated boards get new ports each time: start some with `station sim --boards 4`
-; and pass what it prints to `station run --ports ...`
+; simulated boards get new ports each time: start some with `station sim --boards 4 --first 9001`
+; (numbers the demo has not used yet) and pass the ports it prints to `station run --ports ...`
 ports =
 baud = 115200
 
@@ -68,7 +68,8 @@ def parse_board_faults(specs: Iterable[str], boards: int, driver: str = "agent")
         number_text, sep, fault = spec.partition("=")
         if sep:
             if not number_text.strip().isdigit() or not 1 <= int(number_text) <= boards:
-                raise StationError(f"--fault {spec!r}: board number must be 1..{boards}", code="FAULT_SPEC_INVALID")
+                raise StationError(f"--fault {spec!r}: board number must be 1..{boards}", code="FAULT_SPEC_INVALID",
+                                   hint="Write faults as [N=]KIND[@STEP], e.g. 2=drop@keygen.")
             targets = [int(number_text) - 1]
         else:
             fault, targets = spec, list(range(boards))
