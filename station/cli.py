@@ -481,6 +481,30 @@ def audit_verify(ctx: Context, as_json: bool) -> None:
 
 
 
+# -- health -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@friendly_errors
+def doctor(ctx: Context, as_json: bool) -> None:
+    """The station's security posture and health: key file, claim cert, database, log, cloud."""
+    from .doctor import FAIL, WARN, diagnose
+
+    checks = diagnose(ctx.config_path)
+    if as_json:
+        emit_json([as_dict(c) for c in checks])
+    else:
+        colours = {FAIL: "red", WARN: "yellow"}
+        for check in checks:
+            click.echo(f"{click.style(check.status.ljust(4), fg=colours.get(check.status, 'green'), bold=True)}  "
+                       f"{check.area:<22} {check.finding}")
+            if check.hint:
+                click.echo(f"{'':28}what to do: {check.hint}")
+    sys.exit(1 if any(c.status == FAIL for c in checks) else 0)
+
+
 # -- cloud administration ---------------------------------------------------------
 
 
@@ -521,3 +545,4 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 from .cli_sync import register_sync_commands; register_sync_commands(main)  # noqa: E402, E702, I001
 from .cli_users import register_user_commands; register_user_commands(main)  # noqa: E402, E702, I001
+from .cli_report import register_report_commands; register_report_commands(main)  # noqa: E402, E702, I001
