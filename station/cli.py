@@ -114,12 +114,19 @@ class StationGroup(click.Group):
     group_class = type
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        if not isinstance(cmd, click.Group) and not any(p.name == "config_here" for p in cmd.params):
-            cmd.params.append(click.Option(
-                ["--config", "config_here"], type=click.Path(dir_okay=False), expose_value=False,
-                callback=_remember_config, help="station.ini to use (default: ./station.ini, or $STATION_CONFIG).",
-            ))
+        _accept_config_option(cmd)
         super().add_command(cmd, name)
+
+
+def _accept_config_option(cmd: click.Command) -> None:
+    if not any(p.name == "config_here" for p in cmd.params):
+        cmd.params.append(click.Option(
+            ["--config", "config_here"], type=click.Path(dir_okay=False), expose_value=False,
+            callback=_remember_config, help="station.ini to use (default: ./station.ini, or $STATION_CONFIG).",
+        ))
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            _accept_config_option(sub)
 
 
 @click.group(cls=StationGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -541,8 +548,15 @@ def claim_create(template: str, out_dir: str, policy: str | None, region: str | 
     click.echo(created.ini_lines())
 
 
+# Commands that live in modules of their own; they take `main` rather than import it.
+from .cli_report import register_report_commands  # noqa: E402
+from .cli_sync import register_sync_commands  # noqa: E402
+from .cli_users import register_user_commands  # noqa: E402
+
+register_sync_commands(main)
+register_user_commands(main)
+register_report_commands(main)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
-from .cli_sync import register_sync_commands; register_sync_commands(main)  # noqa: E402, E702, I001
-from .cli_users import register_user_commands; register_user_commands(main)  # noqa: E402, E702, I001
-from .cli_report import register_report_commands; register_report_commands(main)  # noqa: E402, E702, I001

@@ -61,6 +61,7 @@ from .locks import FileLock
 
 __all__ = [
     "CONDITION_EXPRESSION",
+    "EXPRESSION_ATTRIBUTE_NAMES",
     "HOOK_ATTRIBUTES",
     "STATION_ATTRIBUTES",
     "UPDATE_EXPRESSION",
@@ -97,7 +98,7 @@ STATION_ATTRIBUTES = (
 HOOK_ATTRIBUTES = ("provisioned_at", "certificate_id", "thing_name")
 """What the pre-provisioning hook writes; the sync never names them."""
 
-_NAMES = {
+EXPRESSION_ATTRIBUTE_NAMES = {
     "#serial": "serial",
     "#status": "status",
     "#batch": "batch",
@@ -825,7 +826,7 @@ class AllowlistSync:
                 Key=self._key(unit),
                 UpdateExpression=UPDATE_EXPRESSION,
                 ConditionExpression=CONDITION_EXPRESSION,
-                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeNames=EXPRESSION_ATTRIBUTE_NAMES,
                 ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )

@@ -58,3 +58,79 @@ def boards() -> Iterator[Callable[..., list[SimulatedBoard]]]:
     yield start
     for board in started:
         board.stop()
+
+
+# ============================================================================ DynamoDB
+# Fixtures for the DynamoDB sync tests (tests/sync). Real HTTP to a DynamoDB-compatible
+# server: station.dynamo_local.LocalDynamo (moto) on loopback, or the endpoint named by
+# $STATION_TEST_DYNAMODB_ENDPOINT (e.g. DynamoDB Local at http://127.0.0.1:8000). Every
+# test gets its own uniquely named table, deleted afterwards. Imports are local so this
+# section stays self-contained.
+
+STATION_TEST_DYNAMODB_ENDPOINT = "STATION_TEST_DYNAMODB_ENDPOINT"
+
+
+@pytest.fixture(scope="session")
+def dynamodb_endpoint() -> Iterator[str]:
+    """The endpoint URL: $STATION_TEST_DYNAMODB_ENDPOINT if set, else a LocalDynamo."""
+    external = os.environ.get(STATION_TEST_DYNAMODB_ENDPOINT, "").strip()
+    if external:
+        yield external
+        return
+    from station.dynamo_local import LocalDynamo
+
+    with LocalDynamo() as server:
+        yield server.endpoint_url
+
+
+@pytest.fixture
+def dynamodb_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A region, and dummy AWS credentials only when the environment has none; returns the
+    region. Endpoint overrides from the developer's shell are removed."""
+    import boto3
+
+    if not os.environ.get(STATION_TEST_DYNAMODB_ENDPOINT, "").strip():
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # loopback: no IMDS lookups
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    monkeypatch.setenv("AWS_REGION", region)
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    if boto3.session.Session().get_credentials() is None:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    return region
+
+
+@pytest.fixture
+def allowlist_table(dynamodb_endpoint: str, dynamodb_env: str) -> Iterator[object]:
+    """A fresh allow-list table (create_allowlist_table: key serial, GSI on batch).
+
+    Yields an object with ``name``, ``endpoint_url``, ``region`` and ``client`` (a boto3
+    DynamoDB client for the endpoint)."""
+    import types
+    import uuid
+
+    import boto3
+    from botocore.config import Config
+
+    from station.dynamo_local import create_allowlist_table
+
+    client = boto3.session.Session().client(
+        "dynamodb",
+        endpoint_url=dynamodb_endpoint,
+        region_name=dynamodb_env,
+        config=Config(retries={"total_max_attempts": 3}),
+    )
+    name = f"station-sync-test-{uuid.uuid4().hex[:12]}"
+    create_allowlist_table(client, name)
+    try:
+        yield types.SimpleNamespace(
+            name=name, endpoint_url=dynamodb_endpoint, region=dynamodb_env, client=client
+        )
+    finally:
+        try:
+            client.delete_table(TableName=name)
+        except client.exceptions.ResourceNotFoundException:
+            pass
+        client.close()

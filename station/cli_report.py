@@ -1,0 +1,215 @@
+"""``station report`` and ``station trace``: batch reports and one serial's history.
+
+Registered on the ``station`` group by the last lines of station/cli.py
+(:func:`register_report_commands`). Errors follow the CLI's rules: one line, a hint,
+exit 3, never a traceback (``station.cli.friendly_errors``).
+
+Where a report goes (docs/reports.md):
+
+* ``--format html`` (the default) and ``pdf``: to ``./report-<batch>.<ext>``; the command
+  prints where it wrote it and a one-line summary;
+* ``--format csv`` and ``json``: to standard output, so they pipe into scripts;
+* ``-o FILE`` writes any format to FILE; ``-o -`` writes any format to standard output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import render
+from .report import BatchReport, ReportError, SerialTrace, build_report, build_trace
+from .report_formats import FORMATS, duration_ms, render_trace_json, report_filename
+from .report_formats import render as render_report
+
+TO_STDOUT = ("csv", "json")
+"""Formats written to standard output when no ``-o`` is given."""
+
+
+def register_report_commands(group: click.Group) -> None:
+    """Add ``report`` and ``trace`` to the ``station`` command group."""
+    group.add_command(report_command)
+    group.add_command(trace_command)
+
+
+def _friendly(function: Callable[[], None]) -> None:
+    """Run ``function`` under station.cli's error handling (imported late: station.cli
+    registers these commands at its end, so it is always loaded by then)."""
+    from .cli import friendly_errors
+
+    friendly_errors(function)()
+
+
+@click.command("report")
+@click.option("--batch", "batch_id", required=True, help="The batch to report on.")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True,
+    help="html and pdf go to ./report-<batch>.<ext>, csv and json to standard output.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write to this file instead ('-' for standard output).",
+)
+@click.option(
+    "--source", type=click.Choice(["station", "cloud"]), default="station", show_default=True,
+    help="station: this station's database. cloud: the DynamoDB table (batch-index); "
+    "only counts the cloud knows.",
+)
+@click.option("--table", help="With --source cloud: the DynamoDB table (default: [cloud] table).")
+@click.option(
+    "--endpoint-url", help="With --source cloud: a DynamoDB-compatible endpoint (local tests)."
+)
+@click.option("--no-units", is_flag=True, help="Leave the unit list out (summary only).")
+@click.pass_obj
+def report_command(
+    obj: Any, batch_id: str, fmt: str, output: str | None, source: str, table: str | None,
+    endpoint_url: str | None, no_units: bool,
+) -> None:
+    """A batch report: counts, yields, failure Pareto, cycle times, throughput, units."""
+
+    def run() -> None:
+        station = obj.station()
+        station_id = station.config.station_id
+        if source == "cloud":
+            from .report_cloud import cloud_report_for_station
+
+            report = cloud_report_for_station(
+                station.config.cloud, batch_id, table=table, endpoint_url=endpoint_url,
+                station_id=station_id, include_units=not no_units,
+            )
+        else:
+            if table or endpoint_url:
+                raise ReportError(
+                    "--table and --endpoint-url only apply to --source cloud",
+                    code="REPORT_OPTION_INVALID",
+                    hint="Add --source cloud, or leave those options out.",
+                )
+            report = build_report(
+                station.records, batch_id, include_units=not no_units, station_id=station_id
+            )
+        data = render_report(report, fmt)
+        target = output
+        if target is None:
+            target = "-" if fmt in TO_STDOUT else report_filename(batch_id, fmt)
+        if target == "-":
+            stream = click.get_binary_stream("stdout")
+            stream.write(data)
+            stream.flush()
+            return
+        path = Path(target)
+        try:
+            path.write_bytes(data)
+        except OSError as exc:
+            raise ReportError(
+                f"cannot write the report to {path}: {exc.strerror or exc}",
+                code="REPORT_WRITE_FAILED",
+                hint="Choose another file with -o FILE (a folder you can write to).",
+            ) from None
+        click.echo(f"{fmt.upper()} report of batch {batch_id} ({report.header.source}) "
+                   f"written to {path}")
+        click.echo(summary_line(report))
+
+    _friendly(run)
+
+
+@click.command("trace")
+@click.argument("serial")
+@click.option("--json", "as_json", is_flag=True, help="Print the trace as JSON.")
+@click.pass_obj
+def trace_command(obj: Any, serial: str, as_json: bool) -> None:
+    """Everything about one serial: its unit, every attempt with step timings, its audit."""
+
+    def run() -> None:
+        trace = build_trace(obj.station().records, serial)
+        if as_json:
+            stream = click.get_binary_stream("stdout")
+            stream.write(render_trace_json(trace))
+            stream.flush()
+        else:
+            click.echo(trace_text(trace))
+
+    _friendly(run)
+
+
+def summary_line(report: BatchReport) -> str:
+    c = report.counts
+    if report.is_empty:
+        return f"{report.header.batch}: no attempts yet (the report says so)."
+    if report.header.source == "cloud":
+        return (f"{report.header.batch} in the cloud: {c.units_passed} units, "
+                f"{c.units_revoked} revoked, {c.units_provisioned} provisioned "
+                "(attempts, failures and yields are only known to the station)")
+    return (
+        f"{report.header.batch}: {c.units_attempted} units attempted, {c.units_passed} PASS, "
+        f"{c.units_failed} FAIL, {c.units_retested} re-tested, first-pass yield "
+        f"{_pct(c.first_pass_yield)}, final yield {_pct(c.final_yield)}; "
+        f"{c.attempts} attempts ({c.attempts_without_serial} without a serial)"
+    )
+
+
+def trace_text(trace: SerialTrace) -> str:
+    lines = []
+    unit = trace.unit
+    if unit is not None:
+        lines += [
+            f"{trace.serial}: {unit.status.upper()} in batch {unit.batch} ({unit.product})",
+            f"  device key sha256  {unit.device_key_sha256}",
+            f"  claim cert sha256  {unit.claim_cert_sha256}",
+            f"  first/last PASS    {unit.first_pass_at} / {unit.last_pass_at}",
+            f"  station, operator  {unit.station_id}, {unit.operator}",
+            f"  sync               rev {unit.rev}, synced {unit.synced_rev} "
+            f"({'synced' if unit.synced_rev >= unit.rev else 'pending'})",
+        ]
+        if unit.revoked_reason:
+            lines.append(f"  revoked because    {unit.revoked_reason}")
+    else:
+        lines.append(f"{trace.serial}: never passed (no allow-list row)")
+    lines.append(f"  batches            {', '.join(trace.batches) or '-'}")
+    lines.append("")
+    lines.append(f"attempts ({len(trace.attempts)}, oldest first):")
+    for attempt in trace.attempts:
+        took = _took(attempt.started_at, attempt.finished_at)
+        outcome = attempt.result.upper() + (f" {attempt.error_code}" if attempt.error_code else "")
+        lines.append(
+            f"  #{attempt.id}  {attempt.started_at} -> {attempt.finished_at or '(running)'}  "
+            f"{took}  {outcome}"
+        )
+        lines.append(
+            f"      batch {attempt.batch or '-'}, port {attempt.port}, station "
+            f"{attempt.station_id}, operator {attempt.operator}, driver {attempt.driver}"
+        )
+        if attempt.device_key_sha256:
+            lines.append(f"      device key sha256 {attempt.device_key_sha256}")
+        if attempt.error_detail:
+            lines.append(f"      what happened: {attempt.error_detail}")
+        if attempt.hint:
+            lines.append(f"      hint: {attempt.hint}")
+        if attempt.reprovision_by:
+            lines.append(f"      re-provision allowed by {attempt.reprovision_by}: "
+                         f"{attempt.reprovision_reason}")
+        if attempt.steps:
+            table = render.table(
+                ["step", "started", "ms", "ok", "retries", "code"],
+                [(s.name, s.started_at, f"{s.duration_ms:.1f}", "ok" if s.ok else "FAIL",
+                  s.retries, s.error_code or "") for s in attempt.steps],
+            )
+            lines += ["      " + line for line in table.splitlines()]
+    lines.append("")
+    lines.append(f"audit ({len(trace.audit)}):")
+    for entry in trace.audit:
+        lines.append(f"  #{entry.id}  {entry.at}  {entry.actor}  {entry.action}  "
+                     f"{json.dumps(entry.details, sort_keys=True, ensure_ascii=False)}")
+    return "\n".join(lines)
+
+
+def _took(started: str | None, finished: str | None) -> str:
+    ms = duration_ms(started, finished)
+    return "" if ms is None else render.duration(ms)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f} %"
