@@ -520,6 +520,38 @@ def cloud() -> None:
     """One-off cloud administration (run by the AWS account's administrator, not on the line)."""
 
 
+@cloud.command("local")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@pass_ctx
+@friendly_errors
+def cloud_local(ctx: Context, port: int) -> None:
+    """Run a DynamoDB-compatible server on this PC (loopback only) until Ctrl-C.
+
+    For trying `station sync`, `station-gui` and reports from the cloud on a demo station.
+    Its tables live in memory: they are gone when it stops.
+    """
+    from .config import find_config, load_config
+    from .dynamo import make_client
+    from .dynamo_local import LocalDynamo, create_allowlist_table
+
+    with LocalDynamo(port=port) as server:
+        click.echo(f"DynamoDB-compatible server at {server.endpoint_url} (loopback only, in memory)")
+        try:
+            config = load_config(find_config(ctx.config_path))
+        except StationError:
+            config = None
+        if config is not None and config.cloud.table:
+            from dataclasses import replace
+
+            cloud = replace(config.cloud, endpoint_url=server.endpoint_url, region=config.cloud.region or "us-east-1")
+            create_allowlist_table(make_client(cloud), cloud.table)
+            click.echo(f"table {cloud.table} ready (from {config.path})")
+        click.echo("Press Ctrl-C to stop it.")
+        sys.stdout.flush()
+        while True:
+            time.sleep(3600)
+
+
 @cloud.command("claim-create")
 @click.option("--template", required=True, help="Fleet provisioning template name (cloud/template.yaml's TemplateName).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the claim files.")

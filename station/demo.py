@@ -7,25 +7,32 @@ demo claim material) so every other command can be tried there afterwards.
 from __future__ import annotations
 
 import json
+import re
+import secrets
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flashing.sim import check_fault, start_simulated
 
 from . import render
-from .config import DEFAULT_CONFIG_NAME, load_config
-from .context import open_station
+from .config import DEFAULT_CONFIG_NAME, CloudConfig, load_config
+from .context import Station, open_station
 from .demo_material import make_demo_claim_material
 from .errors import StationError
 from .events import AttemptFinished
-from .pipeline import Provisioner
+from .pipeline import Provisioner, ProvisionResult
 from .ports import ManualPorts
 from .runner import LineRunner
+from .sync import SyncReport, run_station_sync
+from .trust_check import TrustCase, check_trust_chain, hook_environment
 
 DEMO_PRODUCT = "DEMO-GW"
 DEFAULT_DEMO_FAULTS = ("2=wrong-cn",)
+DEMO_ENDPOINT = "http://127.0.0.1:8765"
 RECOVERED_FAULT_KINDS = frozenset({"corrupt-once"})
 """Faults the protocol recovers from: a board that has only these is expected to PASS."""
 
@@ -55,6 +62,13 @@ root_ca = {root_ca}
 ports =
 baud = 115200
 
+[cloud]
+; The demo syncs to a DynamoDB-compatible server on this PC. `station cloud local` keeps one
+; up here for `station sync` and the app; `station demo --endpoint-url URL` points elsewhere.
+table = {table}
+region = us-east-1
+endpoint_url = {endpoint}
+
 [timeouts]
 answer_seconds = 1.0
 retries = 3
@@ -79,8 +93,12 @@ def parse_board_faults(specs: Iterable[str], boards: int, driver: str = "agent")
     return faults
 
 
-def prepare_folder(folder: Path) -> Path:
-    """Write the demo ``station.ini`` and claim material, unless they are there already."""
+def prepare_folder(folder: Path, *, endpoint_url: str | None = None) -> Path:
+    """Write the demo ``station.ini`` and claim material, unless they are there already.
+
+    ``endpoint_url`` (``station demo --endpoint-url``) is written into ``[cloud]`` so the
+    folder keeps pointing at that endpoint afterwards.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     ini = folder / DEFAULT_CONFIG_NAME
     if ini.exists():
@@ -91,6 +109,8 @@ def prepare_folder(folder: Path) -> Path:
                 hint="Run `station demo` in an empty folder (or pass --dir NEW_FOLDER).",
             )
         make_demo_claim_material(folder / "demo-claim")
+        if endpoint_url:
+            _set_endpoint(ini, endpoint_url)
         return ini
     files = make_demo_claim_material(folder / "demo-claim")
     ini.write_text(
@@ -99,10 +119,24 @@ def prepare_folder(folder: Path) -> Path:
             cert=files.claim_cert.relative_to(folder).as_posix(),
             key=files.claim_key.relative_to(folder).as_posix(),
             root_ca=files.root_ca.relative_to(folder).as_posix(),
+            endpoint=endpoint_url or DEMO_ENDPOINT,
+            table=f"station-demo-{secrets.token_hex(3)}",
         ),
         encoding="utf-8",
     )
     return ini
+
+
+def _set_endpoint(ini: Path, endpoint_url: str) -> None:
+    text = ini.read_text(encoding="utf-8")
+    if re.search(r"(?m)^\[cloud\]", text):
+        if re.search(r"(?m)^endpoint_url\s*=.*$", text):
+            text = re.sub(r"(?m)^endpoint_url\s*=.*$", f"endpoint_url = {endpoint_url}", text)
+        else:
+            text = re.sub(r"(?m)^\[cloud\]\s*$", f"[cloud]\nendpoint_url = {endpoint_url}", text)
+    else:
+        text += f"\n[cloud]\ntable = station-demo-{secrets.token_hex(3)}\nregion = us-east-1\nendpoint_url = {endpoint_url}\n"
+    ini.write_text(text, encoding="utf-8")
 
 
 def run_demo(
@@ -117,18 +151,21 @@ def run_demo(
     as_json: bool = False,
     echo: Callable[[str], None] = print,
 ) -> int:
-    """Run the demo line; returns the exit code (0 when every board ended as its faults predict)."""
+    """Run the demo line; returns the exit code.
+
+    0 when every board ended as its faults predict and every case of the cloud check
+    came out as the trust chain requires.
+    """
     folder = Path(folder).resolve()
     default_faults = DEFAULT_DEMO_FAULTS if boards >= 2 else ()  # the default fault is board 2's
-    fault_map = parse_board_faults(faults or default_faults, boards)
-    ini = prepare_folder(folder)
+    fault_map = parse_board_faults(faults or default_faults, boards, driver)
+    ini = prepare_folder(folder, endpoint_url=endpoint_url)
     say = (lambda text: None) if as_json else echo
     with open_station(ini) as station:
         station.take_line()
         claim = station.claim()
         batch_id = "DEMO-" + datetime.now(UTC).strftime("%Y%m%d")
         station.records.open_batch(batch_id, DEMO_PRODUCT, 100, "demo")
-        first_number = len(station.records.attempts()) + 1
         say(f"Demo station in {folder}")
         say(f"  claim certificate: {claim.subject} (sha256 {claim.cert_sha256[:16]}…)")
         kind = "nRF91 modem(s)" if driver == "nrf91" else "board(s) with the station agent"
@@ -136,42 +173,166 @@ def run_demo(
             f"key generation {keygen_ms:.0f} ms; faults: "
             + (", ".join(f"board {i + 1}: {'+'.join(f)}" for i, f in sorted(fault_map.items())) or "none"))
         say("")
-        sims = start_simulated(
-            driver, boards, first_number=first_number, baud=baud or None, keygen_ms=keygen_ms, faults=fault_map
-        )
-        try:
-            config = replace(station.config, driver=driver)
-            provisioner = Provisioner(config, station.records, claim)
-            runner = LineRunner(provisioner, ManualPorts(), batch=batch_id, operator="demo")
-            provisioner.bus.subscribe(lambda event: _say_result(event, say))
-            results = runner.run_once([sim.port for sim in sims])
-        finally:
-            for sim in sims:
-                sim.stop()
+        results, keys = _provision(station, driver, batch_id, boards, baud, keygen_ms, fault_map, say)
         expected = all(r.passed == _expected_to_pass(fault_map.get(i, [])) for i, r in enumerate(results))
+        if not as_json:
+            _say_summary(results, fault_map, expected, say)
+        cloud = DemoCloud(station, folder, endpoint_url, say)
+        sync_report, rows, cases = cloud.run({r.serial: keys[r.serial] for r in results if r.passed and r.serial})
+        trusted = all(case.ok for case in cases)
         if as_json:
-            echo(json.dumps({"folder": str(folder), "batch": batch_id, "results": [
-                {"serial": r.serial, "result": r.result, "code": r.code, "hint": r.hint,
-                 "faults": fault_map.get(i, []), "seconds": round(r.duration_ms / 1000, 3)}
-                for i, r in enumerate(results)]}, indent=2))
-            return 0 if expected else 1
-        say("")
-        say(render.table(
-            ["board", "serial", "result", "code", "time", "simulated fault"],
-            [(i + 1, r.serial or "-", r.result, r.code or "", render.duration(r.duration_ms),
-              "+".join(fault_map.get(i, [])) or "-") for i, r in enumerate(results)],
-        ))
-        passed = sum(r.passed for r in results)
-        say("")
-        say(f"{passed} PASS, {len(results) - passed} FAIL. "
-            + ("Every board ended as expected." if expected else "UNEXPECTED: a board did not end as its faults predict (see logs/station.log)."))
+            echo(json.dumps({
+                "folder": str(folder), "batch": batch_id,
+                "results": [
+                    {"serial": r.serial, "result": r.result, "code": r.code, "hint": r.hint,
+                     "faults": fault_map.get(i, []), "seconds": round(r.duration_ms / 1000, 3)}
+                    for i, r in enumerate(results)],
+                "sync": sync_report.to_dict() if sync_report else None,
+                "table": rows,
+                "cloud_check": [
+                    {"case": c.name, "serial": c.serial, "expected": "allow" if c.expected_allow else "deny",
+                     "got": "allow" if c.allowed else "deny", "ok": c.ok} for c in cases],
+            }, indent=2, default=str))
+            return 0 if expected and trusted else 1
         say("")
         say("Try next, in this folder:")
         say("  station units                 the allow-list")
         say(f"  {'station show ' + (results[0].serial or 'SERIAL'):<30}one board's attempts and audit trail")
-        say("  station batch list            batches and progress")
+        say(f"  station report --batch {batch_id}   the QA batch report (HTML)")
         say("  station audit verify          check the tamper-evident audit log")
-        return 0 if expected else 1
+        say("  station doctor                the station's security posture")
+        say("  station cloud local           keep a local DynamoDB-compatible server up for station sync")
+        return 0 if expected and trusted else 1
+
+
+def _provision(
+    station: Station, driver: str, batch_id: str, boards: int, baud: int, keygen_ms: float,
+    fault_map: dict[int, list[str]], say: Callable[[str], None],
+) -> tuple[list[ProvisionResult], dict[str | None, object]]:
+    """Provision the simulated boards in parallel; return the results and each board's key."""
+    first_number = len(station.records.attempts()) + 1
+    sims = start_simulated(
+        driver, boards, first_number=first_number, baud=baud or None, keygen_ms=keygen_ms, faults=fault_map
+    )
+    try:
+        config = replace(station.config, driver=driver)
+        provisioner = Provisioner(config, station.records, station.claim())
+        runner = LineRunner(provisioner, ManualPorts(), batch=batch_id, operator="demo")
+        provisioner.bus.subscribe(lambda event: _say_result(event, say))
+        results = runner.run_once([sim.port for sim in sims])
+    finally:
+        for sim in sims:
+            sim.stop()
+    keys = {sim.serial: sim.device_private_key for sim in sims}
+    return results, keys
+
+
+def _say_summary(
+    results: list[ProvisionResult], fault_map: dict[int, list[str]], expected: bool, say: Callable[[str], None]
+) -> None:
+    say("")
+    say(render.table(
+        ["board", "serial", "result", "code", "time", "simulated fault"],
+        [(i + 1, r.serial or "-", r.result, r.code or "", render.duration(r.duration_ms),
+          "+".join(fault_map.get(i, [])) or "-") for i, r in enumerate(results)],
+    ))
+    passed = sum(r.passed for r in results)
+    say("")
+    say(f"{passed} PASS, {len(results) - passed} FAIL. "
+        + ("Every board ended as expected." if expected
+           else "UNEXPECTED: a board did not end as its faults predict (see logs/station.log)."))
+
+
+class DemoCloud:
+    """The demo's cloud half: a DynamoDB-compatible server, the sync, a revoke, and the hook's verdicts."""
+
+    def __init__(self, station: Station, folder: Path, endpoint_url: str | None, say: Callable[[str], None]):
+        self.station = station
+        self.folder = folder
+        self.endpoint_url = endpoint_url
+        self.say = say
+
+    def run(self, passed_keys: dict[str | None, object]) -> tuple[SyncReport | None, list[dict], list[TrustCase]]:
+        from .dynamo import make_client
+        from .dynamo_local import LocalDynamo, create_allowlist_table
+
+        config = self.station.config
+        server: LocalDynamo | None = None
+        endpoint = config.cloud.endpoint_url or ""
+        if not self.endpoint_url and not _answers(endpoint):
+            server = LocalDynamo(port=int(urlsplit(endpoint).port or 0))
+            try:
+                server.start()
+            except StationError:
+                server = LocalDynamo()
+                server.start()
+            endpoint = server.endpoint_url
+        cloud = replace(config.cloud, endpoint_url=endpoint)
+        try:
+            client = make_client(cloud)
+            create_allowlist_table(client, cloud.table)
+            self.say("")
+            self.say(f"Cloud: DynamoDB-compatible server at {endpoint}, table {cloud.table}")
+            report = run_station_sync(self.station.records, replace(config, cloud=cloud))
+            self.say(f"  sync: {report.sent} sent, {report.unchanged} unchanged, {report.conflicts} conflicts, "
+                     f"{report.failed} failed")
+            cases = self._trust_check(cloud, client, passed_keys)
+            rows = _table_rows(client, cloud.table)
+            self.say("")
+            self.say(render.table(
+                ["serial", "status", "batch", "device key sha256", "rev", "provisioned_at (hook)"],
+                [(r["serial"], r.get("status"), r.get("batch"), (r.get("device_key_sha256") or "")[:16] + "…",
+                  r.get("rev"), r.get("provisioned_at", "-")) for r in rows],
+            ))
+            return report, rows, cases
+        finally:
+            if server is not None:
+                server.stop()
+
+    def _trust_check(self, cloud: CloudConfig, client: object, passed_keys: dict[str | None, object]) -> list[TrustCase]:
+        """Revoke one board, sync, then let the real hook judge every case of the trust chain."""
+        keys = {serial: key for serial, key in passed_keys.items() if serial and key is not None}
+        if not keys:
+            self.say("  (no board passed: nothing for the cloud check)")
+            return []
+        revoked = list(keys)[-1] if len(keys) > 1 else None
+        if revoked:
+            self.station.records.revoke(revoked, actor="demo", reason="demo: scrapped after test")
+            run_station_sync(self.station.records, replace(self.station.config, cloud=cloud))
+        files = self.station.config.claim
+        ca_cert, ca_key = files.root_ca, files.root_ca.with_name("demo-ca-key.pem")
+        with hook_environment(cloud.table or "", cloud.endpoint_url, cloud.region or "us-east-1"):
+            cases = check_trust_chain(keys, ca_cert=ca_cert, ca_key=ca_key, revoked=revoked)
+        self.say("")
+        self.say("Cloud check: AWS IoT emulated (the demo CA signs each board's own CSR, as")
+        self.say("CreateCertificateFromCsr would); the real pre-provisioning hook decides:")
+        self.say(render.table(
+            ["case", "serial", "expected", "hook said", ""],
+            [(c.name + (" (revoked)" if c.serial == revoked and c.name.startswith("board") else ""), c.serial,
+              "allow" if c.expected_allow else "deny", "allow" if c.allowed else "deny",
+              "ok" if c.ok else "WRONG") for c in cases],
+        ))
+        return cases
+
+
+def _answers(endpoint: str) -> bool:
+    """True if a DynamoDB-compatible server already listens at ``endpoint`` (e.g. `station cloud local`)."""
+    if not endpoint:
+        return False
+    parts = urlsplit(endpoint)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def _table_rows(client: object, table: str | None) -> list[dict]:
+    from .sync import _plain
+
+    items = client.scan(TableName=table, ConsistentRead=True)["Items"]  # type: ignore[attr-defined]
+    rows = [{name: _plain(value) for name, value in item.items()} for item in items]
+    return sorted(rows, key=lambda r: r["serial"])
 
 
 def _expected_to_pass(faults: Iterable[str]) -> bool:

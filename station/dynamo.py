@@ -163,6 +163,22 @@ def configured_endpoint(cloud: CloudConfig) -> tuple[str | None, str]:
     return None, "AWS"
 
 
+LOOPBACK_PLACEHOLDER = "loopback-emulator"
+
+
+def is_loopback(url: str) -> bool:
+    """True for an endpoint on this PC (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def describe_endpoint(cloud: CloudConfig) -> str:
     url, origin = configured_endpoint(cloud)
     if url is None:
@@ -222,6 +238,12 @@ def make_client(
         user_agent_extra="provisioning-station-sync",
     )
     session = session or make_session(cloud)
+    if url is not None and is_loopback(url) and session.get_credentials() is None:
+        # A DynamoDB-compatible emulator on this PC (the demo's) wants a signature but checks
+        # no credentials; AWS is never on loopback, so placeholders can reach nothing real.
+        kwargs.update(aws_access_key_id=LOOPBACK_PLACEHOLDER, aws_secret_access_key=LOOPBACK_PLACEHOLDER)
+        if "endpoint_url" not in kwargs:
+            kwargs["endpoint_url"] = url
     try:
         return session.client("dynamodb", config=config, **kwargs)
     except NoRegionError:

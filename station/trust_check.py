@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,6 +29,9 @@ from cryptography.x509.oid import NameOID
 from cloud import hook
 
 from .demo_material import sign_csr_as_demo_ca
+from .dynamo import LOOPBACK_PLACEHOLDER, is_loopback
+
+log = logging.getLogger(__name__)
 
 TEMPLATE_ARN = "arn:aws:iot:us-east-1:123456789012:provisioningtemplate/StationFleet"
 
@@ -93,6 +99,9 @@ def hook_environment(table: str, endpoint_url: str | None, region: str, **settin
     values = {"TABLE_NAME": table, "AWS_DEFAULT_REGION": region, "AWS_REGION": region, **settings}
     if endpoint_url:
         values["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint_url
+        if is_loopback(endpoint_url) and boto3.session.Session().get_credentials() is None:
+            # In Lambda the hook has its role's credentials; a loopback emulator only needs some.
+            values.update(AWS_ACCESS_KEY_ID=LOOPBACK_PLACEHOLDER, AWS_SECRET_ACCESS_KEY=LOOPBACK_PLACEHOLDER)
     with _ENV_LOCK:
         saved = {name: os.environ.get(name) for name in values}
         os.environ.update(values)
@@ -109,7 +118,12 @@ def hook_environment(table: str, endpoint_url: str | None, region: str, **settin
 
 
 def ask_hook(event: Any) -> tuple[bool, dict[str, str]]:
-    response = hook.handler(event, None)
+    """Call the hook as Lambda would; its one-line decision log goes to the station log."""
+    lines = io.StringIO()
+    with contextlib.redirect_stdout(lines):
+        response = hook.handler(event, None)
+    for line in lines.getvalue().splitlines():
+        log.info("hook: %s", line)
     return bool(response.get("allowProvisioning")), dict(response.get("parameterOverrides") or {})
 
 
@@ -143,6 +157,8 @@ def check_trust_chain(
     stranger = issue_certificate(unknown_serial, board_csr(unknown_serial, clone_key), ca_cert, ca_key)
     allowed, overrides = ask_hook(hook_event(unknown_serial, stranger))
     cases.append(TrustCase("unknown serial", unknown_serial, False, allowed, overrides))
-    allowed, overrides = ask_hook({"parameters": {"SerialNumber": serial}, "certificatePem": "not a PEM"})
+    allowed, overrides = ask_hook(
+        {"parameters": {"SerialNumber": serial}, "certificateId": clone.certificate_id, "certificatePem": "not a PEM"}
+    )
     cases.append(TrustCase("malformed event (bad PEM)", serial, False, allowed, overrides))
     return cases

@@ -86,6 +86,11 @@ class SimulatedBoard:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def device_private_key(self):  # type: ignore[no-untyped-def]
+        """The key the board generated (only a simulator can show it: tests and the demo's cloud check)."""
+        return self.model.state.device_key
+
     def __enter__(self) -> SimulatedBoard:
         return self.start()
 

@@ -45,6 +45,7 @@ class SimulatedNrf91Modem:
         model: Nrf91ModemModel | None = None,
     ) -> None:
         fault_set = faults if isinstance(faults, ModemFaultSet) else ModemFaultSet(faults or [])
+        self._device_sec_tag = device_sec_tag
         self.model = model or Nrf91ModemModel(imei, faults=fault_set, device_sec_tag=device_sec_tag)
         self.faults = self.model.faults
         self.link = link or PtyLink()
@@ -83,6 +84,11 @@ class SimulatedNrf91Modem:
     def start(self) -> SimulatedNrf91Modem:
         self._thread.start()
         return self
+
+    @property
+    def device_private_key(self):  # type: ignore[no-untyped-def]
+        """The key the modem generated in its device tag (tests and the demo's cloud check)."""
+        return self.model.state.keys.get(self._device_sec_tag)
 
     def stop(self) -> None:
         self._stop.set()
