@@ -26,26 +26,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-import serial
-
 from .errors import (
-    BoardDisconnected,
     BoardTimeout,
     FrameError,
     FrameTooLong,
-    PortUnavailable,
     ProtocolError,
 )
+from .serial_port import READ_SLICE_SECONDS, SerialPort
 
-try:  # POSIX: pyserial's flush() on a pty whose other end is gone raises termios.error, not OSError
-    import termios
-
-    _LINK_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
-except ImportError:  # pragma: no cover - Windows
-    _LINK_ERRORS = (serial.SerialException, OSError)
-
-READ_SLICE_SECONDS = 0.05
-MAX_READ = 4096
 DEFAULT_MAX_LINE = 8 * 1024
 """Longest line accepted from a modem. A %KEYGEN answer (CSR + COSE) is ~600-900 characters."""
 MAX_URCS_KEPT = 64
@@ -55,60 +43,8 @@ _FINAL_CME = re.compile(r"\+CME ERROR: *(\d+)")
 _FINAL_CMS = re.compile(r"\+CMS ERROR: *(\d+)")
 
 
-class AtSerialPort:
-    """Raw bytes to and from one serial port; reads always bounded in time and size."""
-
-    def __init__(self, port: str, *, baudrate: int = 115200) -> None:
-        self.port = port
-        self.baudrate = baudrate
-        self.bytes_sent = 0
-        self.bytes_received = 0
-        try:
-            self._serial = serial.serial_for_url(
-                port, baudrate=baudrate, timeout=READ_SLICE_SECONDS, write_timeout=5.0
-            )
-        except (*_LINK_ERRORS, ValueError) as exc:
-            raise PortUnavailable(f"cannot open {port}: {_reason(exc)}") from None
-        self._closed = False
-
-    def send(self, data: bytes) -> None:
-        try:
-            self._serial.write(data)
-            self._serial.flush()
-        except _LINK_ERRORS as exc:
-            raise BoardDisconnected(f"{self.port}: write failed: {_reason(exc)}") from None
-        self.bytes_sent += len(data)
-
-    def read(self, timeout: float) -> bytes:
-        """Whatever arrived within ``min(timeout, READ_SLICE_SECONDS)`` seconds (possibly nothing)."""
-        try:
-            if (
-                timeout < READ_SLICE_SECONDS
-            ):  # setting it reconfigures the port: only near a deadline
-                self._serial.timeout = max(timeout, 0.001)
-            elif self._serial.timeout != READ_SLICE_SECONDS:
-                self._serial.timeout = READ_SLICE_SECONDS
-            waiting = self._serial.in_waiting
-            data = self._serial.read(min(max(waiting, 1), MAX_READ))
-        except _LINK_ERRORS as exc:
-            raise BoardDisconnected(f"{self.port}: link dropped: {_reason(exc)}") from None
-        self.bytes_received += len(data)
-        return data
-
-    def discard_input(self) -> None:
-        try:
-            self._serial.reset_input_buffer()
-        except _LINK_ERRORS as exc:
-            raise BoardDisconnected(f"{self.port}: {_reason(exc)}") from None
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._serial.close()
-        except _LINK_ERRORS:
-            pass
+class AtSerialPort(SerialPort):
+    """The modem's UART: raw bytes, read in bounded slices (see :class:`SerialPort`)."""
 
 
 class LineSplitter:
@@ -317,8 +253,3 @@ class AtChannel:
 
 def _shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text or type(exc).__name__

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import threading
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -33,21 +32,11 @@ from ..protocol import (
     unpack_str8,
 )
 from .faults import FaultSet
+from .keys import reused_key
 
 DEFAULT_STORAGE_CAPACITY = 3 * MAX_OBJECT_SIZE
 FULL_STORAGE_CAPACITY = 1024
 
-_reused_key_lock = threading.Lock()
-_reused_key: ec.EllipticCurvePrivateKey | None = None
-
-
-def reused_key() -> ec.EllipticCurvePrivateKey:
-    """The one key every board with the ``reuse-key`` fault 'generates' (a broken RNG)."""
-    global _reused_key
-    with _reused_key_lock:
-        if _reused_key is None:
-            _reused_key = ec.generate_private_key(ec.SECP256R1())
-        return _reused_key
 
 
 class BoardRefusal(Exception):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 from ..frames import Frame, FrameDecoder, FrameError
 from ..protocol import Command, FrameType
 from .agent_model import AgentBoardModel
+from .device import SimulatedDevice
 from .faults import FaultSet
 from .links import Link, LinkClosed, PtyLink, TcpLink
 
@@ -42,7 +42,7 @@ class WireClock:
             link.write(data[offset:end])
 
 
-class SimulatedBoard:
+class SimulatedBoard(SimulatedDevice):
     """One board on its own thread. ``port`` is what the station opens."""
 
     def __init__(
@@ -64,38 +64,13 @@ class SimulatedBoard:
         self.keygen_seconds = keygen_ms / 1000.0
         self.clock = WireClock(baud)
         self.requests_seen: list[Command | int] = []
-        self._stop = threading.Event()
         self._stalled = False
-        self._thread = threading.Thread(target=self._run, name=f"sim-board-{serial}", daemon=True)
-
-    def start(self) -> SimulatedBoard:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.link.drop()
-
-    def unplug(self) -> None:
-        """Drop the line now, as if the cable were pulled."""
-        self._stop.set()
-        self.link.drop()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
+        super().__init__(f"sim-board-{serial}")
 
     @property
     def device_private_key(self):  # type: ignore[no-untyped-def]
         """The key the board generated (only a simulator can show it: tests and the demo's cloud check)."""
         return self.model.state.device_key
-
-    def __enter__(self) -> SimulatedBoard:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _run(self) -> None:
         decoder = FrameDecoder()

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 import time
 
 from .board import WireClock
+from .device import SimulatedDevice
 from .links import Link, LinkClosed, PtyLink, TcpLink
 from .nrf91_model import DEFAULT_TAC, ModemFaultSet, Nrf91ModemModel, make_imei
 
@@ -29,7 +29,7 @@ FLOOD_BYTES = 12 * 1024
 URCS = ("+CEREG: 2", "%XSIM: 1", "+CEREG: 0", "%XSIM: 0")
 
 
-class SimulatedNrf91Modem:
+class SimulatedNrf91Modem(SimulatedDevice):
     """One modem on its own thread."""
 
     def __init__(
@@ -64,9 +64,8 @@ class SimulatedNrf91Modem:
         self.wire_tx = bytearray()
         """Every byte sent to the station, in order."""
         self._urcs = itertools.cycle(URCS)
-        self._stop = threading.Event()
         self._stalled = False
-        self._thread = threading.Thread(target=self._run, name=f"sim-nrf91-{imei}", daemon=True)
+        super().__init__(f"sim-nrf91-{imei}")
 
     @property
     def serial(self) -> str:
@@ -81,34 +80,10 @@ class SimulatedNrf91Modem:
     def device_uuid(self) -> str:
         return self.model.device_uuid
 
-    def start(self) -> SimulatedNrf91Modem:
-        self._thread.start()
-        return self
-
     @property
     def device_private_key(self):  # type: ignore[no-untyped-def]
         """The key the modem generated in its device tag (tests and the demo's cloud check)."""
         return self.model.state.keys.get(self._device_sec_tag)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.link.drop()
-
-    def unplug(self) -> None:
-        """Drop the line now, as if the cable were pulled."""
-        self._stop.set()
-        self.link.drop()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def __enter__(self) -> SimulatedNrf91Modem:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- the AT host --------------------------------------------------------
 

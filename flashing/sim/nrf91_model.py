@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import threading
 import uuid
 from dataclasses import dataclass, field
 
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from .faults import FaultSpecError
+from .keys import reused_key
 
 # -- faults -------------------------------------------------------------------------
 
@@ -139,17 +139,6 @@ def device_uuid_for(imei: str) -> str:
     return str(uuid.uuid5(SIM_UUID_NAMESPACE, imei))
 
 
-_reused_key_lock = threading.Lock()
-_reused_key: ec.EllipticCurvePrivateKey | None = None
-
-
-def reused_key() -> ec.EllipticCurvePrivateKey:
-    """The one key every modem with the ``reuse-key`` fault 'generates'."""
-    global _reused_key
-    with _reused_key_lock:
-        if _reused_key is None:
-            _reused_key = ec.generate_private_key(ec.SECP256R1())
-        return _reused_key
 
 
 # -- DER / CBOR bits ---------------------------------------------------------------------
