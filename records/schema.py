@@ -159,7 +159,17 @@ def _v1_initial(db: Database) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: list[Migration] = [_v1_initial]
+def _v2_report_index(db: Database) -> None:
+    """An index holding every column the batch report aggregates need (records/reports.py),
+    in (batch, serial) order: counting a 100,000-unit batch then never reads the attempts'
+    step timings (about a kilobyte each), and grouping by serial needs no sort."""
+    db.execute(
+        "CREATE INDEX attempts_by_batch_report ON attempts("
+        "batch, serial, result, started_at, finished_at, error_code, station_id, operator)"
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_report_index]
 """Ordered; entry ``i`` takes the schema from version ``i`` to ``i + 1``."""
 
 

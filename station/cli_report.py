@@ -14,6 +14,7 @@ Where a report goes (docs/reports.md):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,8 @@ from typing import Any
 import click
 
 from . import render
+from .config import CloudConfig
+from .errors import ConfigError
 from .report import BatchReport, ReportError, SerialTrace, build_report, build_trace
 from .report_formats import FORMATS, duration_ms, render_trace_json, report_filename
 from .report_formats import render as render_report
@@ -60,6 +63,7 @@ def _friendly(function: Callable[[], None]) -> None:
     "only counts the cloud knows.",
 )
 @click.option("--table", help="With --source cloud: the DynamoDB table (default: [cloud] table).")
+@click.option("--region", help="With --source cloud: the AWS region (default: [cloud] region).")
 @click.option(
     "--endpoint-url", help="With --source cloud: a DynamoDB-compatible endpoint (local tests)."
 )
@@ -67,27 +71,30 @@ def _friendly(function: Callable[[], None]) -> None:
 @click.pass_obj
 def report_command(
     obj: Any, batch_id: str, fmt: str, output: str | None, source: str, table: str | None,
-    endpoint_url: str | None, no_units: bool,
+    region: str | None, endpoint_url: str | None, no_units: bool,
 ) -> None:
-    """A batch report: counts, yields, failure Pareto, cycle times, throughput, units."""
+    """A batch report: counts, yields, failure Pareto, cycle times, throughput, units.
+
+    With --source cloud and --table, no station.ini is needed (QA away from the line)."""
 
     def run() -> None:
-        station = obj.station()
-        station_id = station.config.station_id
         if source == "cloud":
             from .report_cloud import cloud_report_for_station
 
+            cloud, station_id = _cloud_settings(obj, table, region)
             report = cloud_report_for_station(
-                station.config.cloud, batch_id, table=table, endpoint_url=endpoint_url,
+                cloud, batch_id, table=table, endpoint_url=endpoint_url,
                 station_id=station_id, include_units=not no_units,
             )
         else:
-            if table or endpoint_url:
+            if table or endpoint_url or region:
                 raise ReportError(
-                    "--table and --endpoint-url only apply to --source cloud",
+                    "--table, --region and --endpoint-url only apply to --source cloud",
                     code="REPORT_OPTION_INVALID",
                     hint="Add --source cloud, or leave those options out.",
                 )
+            station = obj.station()
+            station_id = station.config.station_id
             report = build_report(
                 station.records, batch_id, include_units=not no_units, station_id=station_id
             )
@@ -133,6 +140,21 @@ def trace_command(obj: Any, serial: str, as_json: bool) -> None:
             click.echo(trace_text(trace))
 
     _friendly(run)
+
+
+def _cloud_settings(obj: Any, table: str | None, region: str | None) -> tuple[CloudConfig, str | None]:
+    """``[cloud]`` of this station (with --region applied), or, when there is no station.ini
+    and --table names the table, settings from the options and the AWS environment."""
+    try:
+        config = obj.station().config
+    except ConfigError as exc:
+        if exc.code != "CONFIG_MISSING" or not table:
+            raise
+        return CloudConfig(table=table, region=region), None
+    cloud = config.cloud
+    if region:
+        cloud = dataclasses.replace(cloud, region=region)
+    return cloud, config.station_id
 
 
 def summary_line(report: BatchReport) -> str:

@@ -1,0 +1,421 @@
+"""Report queries: what QA asks about a batch, answered by SQL aggregates.
+
+:class:`ReportQueries` reads through **its own connection in one read transaction**, so
+every figure of a report comes from the same snapshot of the database, and the line keeps
+provisioning meanwhile (WAL lets readers and the writer work at the same time; the
+:class:`~records.Records` lock is never held while a report is built).
+
+Definitions (all per batch; ``docs/reports.md`` is the user-facing version):
+
+* an **attempt** of the batch is a row of ``attempts`` with ``batch = B``, whatever its
+  result; attempts that failed before the board's serial was read have no serial: they
+  count as attempts (and in the failure Pareto) but not as units;
+* a **unit attempted** is a distinct serial with at least one attempt in the batch;
+* a unit **passed** if any of its attempts in the batch passed, **failed** if none did and
+  none is running (they ended ``fail`` or ``aborted``), and is **in progress** if none
+  passed and one is still ``running``;
+* **first pass**: the unit's first attempt in the batch (lowest id) passed;
+* **revoked / pending sync / synced** look at the allow-list rows of the batch
+  (``units.batch = B``): ``status = 'revoked'``; ``synced_rev < rev``; ``synced_rev >= rev``.
+
+Speed: the per-batch aggregates walk ``attempts_by_batch_report`` (migration 2), an index
+that holds every column they need, so they never read the attempts' step timings (about a
+kilobyte per attempt). Only the per-step figures read ``steps``; on big batches they use an
+evenly spread sample (see :meth:`ReportQueries.step_durations_ms`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+DEFAULT_STEP_SAMPLE = 5_000
+"""Attempts whose step timings are read for the per-step figures, at most."""
+
+# Every statement below is a constant; values only ever go in as parameters.
+
+_BATCH_SQL = "SELECT * FROM batches WHERE id = ?"
+
+# Every attempt of the batch, grouped finely enough that the totals and the hourly
+# throughput come out of one walk over the index (a few hundred groups).
+_ACTIVITY_SQL = """
+SELECT
+    substr(finished_at, 1, 13) AS hour,
+    result,
+    serial IS NULL AS without_serial,
+    count(*) AS attempts,
+    min(started_at) AS first_at,
+    max(coalesce(finished_at, started_at)) AS last_at,
+    min(finished_at) AS first_finished_at,
+    max(finished_at) AS last_finished_at
+FROM attempts
+WHERE batch = ?
+GROUP BY hour, result, without_serial
+"""
+_PEOPLE_SQL = "SELECT DISTINCT station_id, operator FROM attempts WHERE batch = ?"
+
+# One row per serial, straight off attempts_by_batch_report (ordered by batch, serial).
+# ``min(id * 2 + (result = 'pass')) % 2`` is 1 when the serial's first attempt (the lowest
+# id: ids are unique) passed. Each aggregate here costs about 50 ms on 100,000 units, so
+# there are no more of them than the figures need.
+_PER_SERIAL_CTE = """
+WITH per AS (
+    SELECT
+        serial,
+        count(*) AS attempts,
+        max(result = 'pass') AS passed,
+        max(result = 'running') AS running,
+        min(id * 2 + (result = 'pass')) % 2 AS first_pass
+    FROM attempts
+    WHERE batch = :batch AND serial IS NOT NULL
+    GROUP BY serial
+)
+"""
+
+_UNIT_TOTALS_SQL = (
+    _PER_SERIAL_CTE
+    + """
+SELECT
+    count(*) AS attempted,
+    coalesce(sum(passed), 0) AS passed,
+    coalesce(sum(NOT passed AND NOT running), 0) AS failed,
+    coalesce(sum(NOT passed AND running), 0) AS in_progress,
+    coalesce(sum(attempts > 1), 0) AS retested,
+    coalesce(sum(first_pass), 0) AS first_pass,
+    coalesce(sum(attempts), 0) AS attempts_with_serial,
+    coalesce(max(attempts), 0) AS max_attempts
+FROM per
+"""
+)
+
+_ALLOW_LIST_TOTALS_SQL = """
+SELECT
+    count(*) AS rows,
+    coalesce(sum(status = 'revoked'), 0) AS revoked,
+    coalesce(sum(synced_rev < rev), 0) AS pending_sync,
+    coalesce(sum(synced_rev >= rev), 0) AS synced
+FROM units WHERE batch = ?
+"""
+
+# The unit's allow-list row (in this batch) gives status, key, PASS times, operator and
+# sync state; a unit that never passed here gets operator, station and error code from
+# its newest attempt (a few rows, looked up only for those).
+_UNIT_ROWS_SQL = (  # constant fragments only, joined once at import
+    _PER_SERIAL_CTE  # noqa: S608
+    + """
+SELECT
+    per.serial AS serial,
+    CASE WHEN per.passed THEN 'pass' WHEN per.running THEN 'running' ELSE 'fail' END
+        AS result,
+    per.attempts AS attempts,
+    per.first_pass AS first_pass,
+    u.status AS status,
+    u.device_key_sha256 AS device_key_sha256,
+    u.first_pass_at AS first_pass_at,
+    u.last_pass_at AS last_pass_at,
+    CASE WHEN u.serial IS NOT NULL THEN u.operator ELSE (
+        SELECT a.operator FROM attempts AS a
+        WHERE a.batch = :batch AND a.serial = per.serial ORDER BY a.id DESC LIMIT 1
+    ) END AS operator,
+    CASE WHEN u.serial IS NOT NULL THEN u.station_id ELSE (
+        SELECT a.station_id FROM attempts AS a
+        WHERE a.batch = :batch AND a.serial = per.serial ORDER BY a.id DESC LIMIT 1
+    ) END AS station_id,
+    CASE WHEN u.serial IS NULL THEN NULL WHEN u.synced_rev >= u.rev THEN 'synced'
+        ELSE 'pending' END AS sync_state,
+    CASE WHEN per.passed THEN NULL ELSE (
+        SELECT a.error_code FROM attempts AS a
+        WHERE a.batch = :batch AND a.serial = per.serial ORDER BY a.id DESC LIMIT 1
+    ) END AS last_error_code
+FROM per
+LEFT JOIN units AS u ON u.serial = per.serial AND u.batch = :batch
+"""
+)
+# SQLite would sort the whole list in a temporary b-tree; the rows come out of the GROUP BY
+# in serial order already, so Python's sort (linear on sorted input) is cheaper for the
+# whole list. A page (LIMIT) asks SQLite for the order.
+_UNIT_PAGE_SQL = _UNIT_ROWS_SQL + " ORDER BY per.serial LIMIT :limit"
+UNIT_COLUMNS = (
+    "serial",
+    "result",
+    "attempts",
+    "first_pass",
+    "status",
+    "device_key_sha256",
+    "first_pass_at",
+    "last_pass_at",
+    "operator",
+    "station_id",
+    "sync_state",
+    "last_error_code",
+)
+"""The columns of :meth:`ReportQueries.unit_rows`, in order."""
+
+_CLAIM_CERTS_SQL = (
+    "SELECT claim_cert_sha256, count(*) AS units FROM units WHERE batch = ? "
+    "GROUP BY claim_cert_sha256 ORDER BY units DESC, claim_cert_sha256"
+)
+
+# Failed and aborted attempts by error code, off the covering index; the hints (not in the
+# index) are then read from the newest attempt of each code, a handful of rows.
+_FAILURES_SQL = """
+SELECT error_code, count(*) AS attempts, count(DISTINCT serial) AS units, max(id) AS last_id
+FROM attempts
+WHERE batch = ? AND result IN ('fail', 'aborted')
+GROUP BY error_code
+ORDER BY attempts DESC, error_code
+"""
+_HINTS_SQL = "SELECT id, hint FROM attempts WHERE id IN (SELECT value FROM json_each(?))"
+
+_PASS_DURATIONS_SQL = """
+SELECT (julianday(finished_at) - julianday(started_at)) * 86400000.0 AS ms
+FROM attempts
+WHERE batch = ? AND result = 'pass' AND finished_at IS NOT NULL
+"""
+
+_COUNT_WITH_STEPS_SQL = "SELECT count(*) FROM attempts WHERE batch = ? AND result != 'running'"
+_ALL_STEPS_SQL = "SELECT steps FROM attempts WHERE batch = ? AND result != 'running'"
+_SAMPLED_STEPS_SQL = (
+    "SELECT steps FROM attempts WHERE batch = ? AND result != 'running' AND id % ? = 0"
+)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """The attempts of a batch, summed up (see :meth:`ReportQueries.activity`).
+
+    ``hourly`` holds ``(hour, finished attempts, passes)`` for every UTC hour (``YYYY-MM-DDTHH``)
+    in which an attempt finished, in order; running attempts count in ``attempts`` and
+    ``running`` only.
+    """
+
+    attempts: int
+    passed: int
+    failed: int
+    aborted: int
+    running: int
+    without_serial: int
+    first_at: str | None
+    last_at: str | None
+    first_pass_at: str | None
+    last_pass_at: str | None
+    stations: tuple[str, ...]
+    operators: tuple[str, ...]
+    hourly: tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True)
+class StepSample:
+    """Durations (ms, sorted) of every step that finished OK, by step name in pipeline
+    order (the earliest position a step had in any attempt), and how many attempts they
+    were read from (``used`` of ``total``)."""
+
+    durations: dict[str, list[float]]
+    used: int
+    total: int
+
+    @property
+    def sampled(self) -> bool:
+        return self.used < self.total
+
+
+class ReportQueries:
+    """The report queries over one read snapshot of a station database; a context manager.
+
+    >>> with ReportQueries(records.path) as q:                  # doctest: +SKIP
+    ...     q.unit_totals("B1")
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 10.0) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no station database at {path}")
+        self.path = path
+        self._conn = sqlite3.connect(
+            str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA query_only = ON")
+        self._conn.execute("BEGIN")  # the snapshot starts with the first read
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+            finally:
+                self._conn.close()
+                self._conn = None  # type: ignore[assignment]
+
+    def __enter__(self) -> ReportQueries:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the batch and who worked on it ----------------------------------------------------
+
+    def batch(self, batch_id: str) -> dict[str, Any] | None:
+        """The batch row (``id``, ``product``, ``planned_quantity``, ``opened_at``, ...)."""
+        row = self._conn.execute(_BATCH_SQL, [batch_id]).fetchone()
+        return dict(row) if row else None
+
+    def claim_certificates(self, batch_id: str) -> list[tuple[str, int]]:
+        """``(claim_cert_sha256, units)`` of the batch's allow-list rows, most used first."""
+        return [(row[0], row[1]) for row in self._conn.execute(_CLAIM_CERTS_SQL, [batch_id])]
+
+    # -- counts ----------------------------------------------------------------------------
+
+    def activity(self, batch_id: str) -> Activity:
+        """What happened in the batch, attempt by attempt: totals by result, the hourly
+        throughput, the stations and operators, the first and last times."""
+        totals = dict.fromkeys(("pass", "fail", "aborted", "running"), 0)
+        hours: dict[str, list[int]] = {}
+        stations: set[str] = set()
+        operators: set[str] = set()
+        without_serial = 0
+        first_at = last_at = first_pass_at = last_pass_at = None
+        for row in self._conn.execute(_ACTIVITY_SQL, [batch_id]):
+            count = row["attempts"]
+            totals[row["result"]] = totals.get(row["result"], 0) + count
+            if row["without_serial"]:
+                without_serial += count
+            first_at = _earliest(first_at, row["first_at"])
+            last_at = _latest(last_at, row["last_at"])
+            if row["result"] == "pass":
+                first_pass_at = _earliest(first_pass_at, row["first_finished_at"])
+                last_pass_at = _latest(last_pass_at, row["last_finished_at"])
+            if row["hour"] is not None:
+                bucket = hours.setdefault(row["hour"], [0, 0])
+                bucket[0] += count
+                if row["result"] == "pass":
+                    bucket[1] += count
+        for station, operator in self._conn.execute(_PEOPLE_SQL, [batch_id]):
+            stations.add(station)
+            operators.add(operator)
+        return Activity(
+            attempts=sum(totals.values()),
+            passed=totals["pass"],
+            failed=totals["fail"],
+            aborted=totals["aborted"],
+            running=totals["running"],
+            without_serial=without_serial,
+            first_at=first_at,
+            last_at=last_at,
+            first_pass_at=first_pass_at,
+            last_pass_at=last_pass_at,
+            stations=tuple(sorted(stations)),
+            operators=tuple(sorted(operators)),
+            hourly=tuple((hour, *hours[hour]) for hour in sorted(hours)),
+        )
+
+    def unit_totals(self, batch_id: str) -> dict[str, int]:
+        """``attempted``, ``passed``, ``failed``, ``in_progress``, ``retested``,
+        ``first_pass``, ``attempts_with_serial``, ``max_attempts`` (see the module doc)."""
+        return dict(self._conn.execute(_UNIT_TOTALS_SQL, {"batch": batch_id}).fetchone())
+
+    def allow_list_totals(self, batch_id: str) -> dict[str, int]:
+        """``rows``, ``revoked``, ``pending_sync``, ``synced`` of the batch's allow-list."""
+        return dict(self._conn.execute(_ALLOW_LIST_TOTALS_SQL, [batch_id]).fetchone())
+
+    # -- failures, times, throughput --------------------------------------------------------
+
+    def failures(self, batch_id: str) -> list[dict[str, Any]]:
+        """Failed and aborted attempts by error code, most frequent first: ``error_code``
+        (None if none was recorded), ``attempts``, ``units`` (distinct serials) and ``hint``
+        (the newest such attempt's)."""
+        rows = [dict(row) for row in self._conn.execute(_FAILURES_SQL, [batch_id])]
+        hints = {
+            row["id"]: row["hint"]
+            for row in self._conn.execute(
+                _HINTS_SQL, [json.dumps([row["last_id"] for row in rows])]
+            )
+        }
+        for row in rows:
+            row["hint"] = hints.get(row.pop("last_id"))
+        return rows
+
+    def pass_durations_ms(self, batch_id: str) -> list[float]:
+        """How long each passing attempt took (``finished_at - started_at``), ascending."""
+        durations = [row[0] for row in self._conn.execute(_PASS_DURATIONS_SQL, [batch_id])]
+        durations.sort()  # cheaper here than in SQLite's sorter
+        return durations
+
+    def step_durations_ms(
+        self, batch_id: str, *, max_attempts: int | None = DEFAULT_STEP_SAMPLE
+    ) -> StepSample:
+        """Durations of the steps that finished OK, from the step timings of the batch's
+        finished attempts (any result).
+
+        Reading step timings means parsing about a kilobyte of JSON per attempt, so when a
+        batch has more than ``max_attempts`` finished attempts only every k-th attempt (by
+        id, k chosen so that at most ``max_attempts`` remain) is read: an evenly spread
+        sample, reported in :attr:`StepSample.used`. ``None`` reads them all.
+        """
+        total = self._conn.execute(_COUNT_WITH_STEPS_SQL, [batch_id]).fetchone()[0]
+        if max_attempts is None or total <= max_attempts:
+            cursor = self._conn.execute(_ALL_STEPS_SQL, [batch_id])
+        else:
+            every = -(-total // max(1, max_attempts))  # ceiling division
+            cursor = self._conn.execute(_SAMPLED_STEPS_SQL, [batch_id, every])
+        durations: dict[str, list[float]] = {}
+        position: dict[str, int] = {}  # the earliest place a step had in any attempt
+        used = 0
+        loads = json.loads
+        for (text,) in cursor:
+            used += 1
+            for index, step in enumerate(loads(text)):
+                if step.get("ok"):
+                    name = str(step.get("name"))
+                    bucket = durations.get(name)
+                    if bucket is None:
+                        bucket = durations[name] = []
+                        position[name] = index
+                    elif index < position[name]:
+                        position[name] = index
+                    bucket.append(float(step.get("duration_ms") or 0.0))
+        ordered = sorted(durations, key=lambda name: position[name])  # stable: ties keep order
+        for bucket in durations.values():
+            bucket.sort()
+        return StepSample({name: durations[name] for name in ordered}, used=used, total=total)
+
+    # -- the unit list ---------------------------------------------------------------------
+
+    def unit_rows(self, batch_id: str, *, limit: int | None = None) -> list[tuple]:
+        """One tuple per unit attempted, in serial order; columns :data:`UNIT_COLUMNS`.
+
+        ``status``, ``device_key_sha256``, ``first_pass_at``, ``last_pass_at`` and
+        ``sync_state`` come from the unit's allow-list row in this batch (None if it has
+        none: it never passed here); ``operator`` and ``station_id`` are the row's (those of
+        the last PASS), else the newest attempt's; ``last_error_code`` is the newest
+        attempt's for a unit that did not pass. ``first_pass`` is 1 or 0.
+        """
+        cursor = self._conn.cursor()
+        cursor.row_factory = None  # plain tuples: 100,000 of them must be cheap
+        if limit is not None:
+            return cursor.execute(_UNIT_PAGE_SQL, {"batch": batch_id, "limit": int(limit)}).fetchall()
+        rows = cursor.execute(_UNIT_ROWS_SQL, {"batch": batch_id}).fetchall()
+        rows.sort()
+        return rows
+
+
+def _earliest(current: str | None, candidate: str | None) -> str | None:
+    if candidate is None:
+        return current
+    return candidate if current is None or candidate < current else current
+
+
+def _latest(current: str | None, candidate: str | None) -> str | None:
+    if candidate is None:
+        return current
+    return candidate if current is None or candidate > current else current

@@ -1,0 +1,303 @@
+"""The report model: every figure of the known batch, the definitions, the edge cases."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from pathlib import Path
+
+import pytest
+from report_fixtures import (
+    BATCH,
+    DAY,
+    EMPTY_BATCH,
+    EXPECTED_COUNTS,
+    EXPECTED_FAILURES,
+    EXPECTED_HEADER,
+    EXPECTED_STEPS,
+    EXPECTED_THROUGHPUT,
+    EXPECTED_UNIT_CYCLE,
+    EXPECTED_UNITS,
+    PRODUCT,
+    UNIT_COLUMNS,
+    ManualClock,
+    build_known_database,
+    fingerprint,
+    report_clock,
+)
+
+from records import Records, StepTiming
+from records.reports import ReportQueries
+from station.report import (
+    BatchReport,
+    ReportError,
+    build_report,
+    build_trace,
+    hour_buckets,
+    percentile,
+    redact,
+)
+
+
+@pytest.fixture(scope="module")
+def report(known_db: Path) -> BatchReport:
+    with Records(known_db) as records:
+        return build_report(records, BATCH, now=report_clock, station_id="ST-QA")
+
+
+def test_header(report: BatchReport) -> None:
+    h = report.header
+    for field, value in EXPECTED_HEADER.items():
+        got = getattr(h, field)
+        if field in ("stations", "operators"):
+            got = list(got)
+        if field == "claim_certificates":
+            got = [(c.sha256, c.units) for c in got]
+        assert got == value, field
+    assert h.generated_by == "ST-QA"
+    assert report.schema_version == 1
+
+
+def test_counts(report: BatchReport) -> None:
+    assert dataclasses.asdict(report.counts) == EXPECTED_COUNTS
+
+
+def test_the_counts_add_up(report: BatchReport) -> None:
+    c = report.counts
+    assert c.units_passed + c.units_failed + c.units_in_progress == c.units_attempted
+    assert c.attempts_passed + c.attempts_failed + c.attempts_aborted + c.attempts_running == (
+        c.attempts
+    )
+    assert c.units_synced + c.units_pending_sync == c.allow_list_units
+    # attempts without a serial are attempts, not units
+    assert c.attempts_per_unit_mean * c.units_attempted == c.attempts - c.attempts_without_serial
+
+
+def test_failure_pareto(report: BatchReport) -> None:
+    got = [(f.code, f.attempts, f.units, f.share, f.cumulative_share, f.hint)
+           for f in report.failures]
+    assert got == EXPECTED_FAILURES
+
+
+def test_cycle_times(report: BatchReport) -> None:
+    cycle = report.cycle_times
+    assert cycle is not None
+    unit = dataclasses.asdict(cycle.per_unit)
+    assert unit.pop("name") == "unit"
+    assert unit == EXPECTED_UNIT_CYCLE
+    steps = {s.name: {k: v for k, v in dataclasses.asdict(s).items() if k != "name"}
+             for s in cycle.per_step}
+    assert steps == EXPECTED_STEPS
+    assert [s.name for s in cycle.per_step] == ["read_serial", "install_claim", "generate_csr"]
+    assert (cycle.step_attempts_used, cycle.step_attempts_total) == (10, 10)
+
+
+def test_throughput(report: BatchReport) -> None:
+    assert [(b.hour, b.attempts, b.passed) for b in report.throughput] == EXPECTED_THROUGHPUT
+
+
+def test_unit_list(report: BatchReport) -> None:
+    assert [u.serial for u in report.units] == sorted(EXPECTED_UNITS)
+    for unit in report.units:
+        expected = EXPECTED_UNITS[unit.serial]
+        got = tuple(getattr(unit, column) for column in UNIT_COLUMNS)
+        got = got[:2] + (bool(got[2]),) + got[3:]
+        assert got == expected, unit.serial
+        assert unit.provisioned_at is None
+
+
+def test_exceptions_are_the_units_that_need_a_look(report: BatchReport) -> None:
+    # SN003 retried, SN004 failed, SN005 revoked, SN006 not synced
+    assert [u.serial for u in report.exceptions()] == ["SN003", "SN004", "SN005", "SN006"]
+
+
+def test_notes_say_attempts_without_serial_are_not_units(report: BatchReport) -> None:
+    assert any("1 attempt(s) failed before the board's serial was read" in n
+               and "not as units" in n for n in report.notes)
+
+
+def test_summary_without_units_gives_the_same_figures(known_db: Path, report: BatchReport) -> None:
+    with Records(known_db) as records:
+        summary = build_report(records, BATCH, now=report_clock, station_id="ST-QA",
+                               include_units=False)
+    assert summary.units == () and not summary.units_included
+    assert summary.counts == report.counts  # SQL totals == totals from the unit list
+    assert summary.failures == report.failures
+    assert summary.throughput == report.throughput
+
+
+def test_sql_unit_totals_match_the_python_ones(known_db: Path, report: BatchReport) -> None:
+    with ReportQueries(known_db) as queries:
+        totals = queries.unit_totals(BATCH)
+        page = queries.unit_rows(BATCH, limit=2)
+        everything = queries.unit_rows(BATCH)
+    assert totals["attempted"] == report.counts.units_attempted
+    assert totals["first_pass"] == report.counts.units_first_pass
+    assert [row[0] for row in page] == ["SN001", "SN002"]
+    assert [row[0] for row in everything] == sorted(EXPECTED_UNITS)
+
+
+def test_empty_batch_gives_a_valid_report_that_says_so(known_db: Path) -> None:
+    with Records(known_db) as records:
+        report = build_report(records, EMPTY_BATCH, now=report_clock)
+    assert report.is_empty
+    assert report.header.product == PRODUCT and report.header.planned_quantity == 5
+    assert report.counts.attempts == 0 and report.counts.units_attempted == 0
+    assert report.counts.first_pass_yield is None and report.counts.final_yield is None
+    assert report.failures == () and report.throughput == () and report.units == ()
+    assert report.cycle_times.per_unit is None and report.cycle_times.per_step == ()
+    assert any("No attempts in this batch yet" in note for note in report.notes)
+
+
+def test_unknown_batch(known_db: Path) -> None:
+    with Records(known_db) as records, pytest.raises(ReportError) as raised:
+        build_report(records, "NO-SUCH-BATCH")
+    assert raised.value.code == "BATCH_NOT_FOUND"
+    assert "NO-SUCH-BATCH" in raised.value.message
+    assert "station batch list" in raised.value.hint
+
+
+def test_trace_of_a_retested_unit(known_db: Path) -> None:
+    with Records(known_db) as records:
+        trace = build_trace(records, "SN003", now=report_clock)
+    assert trace.unit is not None and trace.unit.serial == "SN003"
+    assert [(a.result, a.error_code) for a in trace.attempts] == [
+        ("fail", "BOARD_TIMEOUT"), ("pass", None)]
+    assert [s.name for s in trace.attempts[1].steps] == [
+        "read_serial", "install_claim", "generate_csr"]
+    assert trace.attempts[1].steps[2].duration_ms == 3000.0
+    assert [e.action for e in trace.audit] == ["unit.pass"]
+    assert trace.batches == (BATCH,)
+
+
+def test_trace_of_a_revoked_and_of_a_failed_unit(known_db: Path) -> None:
+    with Records(known_db) as records:
+        revoked = build_trace(records, "SN005")
+        failed = build_trace(records, "SN004")
+    assert [e.action for e in revoked.audit] == ["unit.pass", "unit.revoke"]
+    assert revoked.audit[1].details["reason"] == "dropped on the floor"
+    assert failed.unit is None
+    assert [a.error_code for a in failed.attempts] == ["CSR_REJECTED"] * 3
+
+
+def test_trace_of_an_unknown_serial(known_db: Path) -> None:
+    with Records(known_db) as records, pytest.raises(ReportError) as raised:
+        build_trace(records, "NOPE")
+    assert raised.value.code == "SERIAL_UNKNOWN"
+
+
+def test_running_and_aborted_attempts(tmp_path: Path) -> None:
+    clock = ManualClock(DAY.replace(hour=8))
+    with Records(tmp_path / "s.sqlite", now=clock) as records:
+        records.open_batch("B2", PRODUCT, 3, actor="qa")
+        for serial in ("R1", "R2"):
+            attempt = records.start_attempt(port="P", station_id="S", operator="o",
+                                            driver="agent", batch="B2")
+            records.set_attempt_serial(attempt, serial)
+        records.abort_open_attempts()  # R1 and R2 aborted: they count as FAIL
+        attempt = records.start_attempt(port="P", station_id="S", operator="o",
+                                        driver="agent", batch="B2")
+        records.set_attempt_serial(attempt, "R3")  # still running
+        report = build_report(records, "B2")
+        summary = build_report(records, "B2", include_units=False)
+    c = report.counts
+    assert (c.attempts, c.attempts_aborted, c.attempts_running) == (3, 2, 1)
+    assert (c.units_attempted, c.units_failed, c.units_in_progress) == (3, 2, 1)
+    assert summary.counts == report.counts
+    assert [(f.code, f.attempts) for f in report.failures] == [("ATTEMPT_ABORTED", 2)]
+    assert {u.serial: u.result for u in report.units} == {
+        "R1": "fail", "R2": "fail", "R3": "running"}
+    assert report.throughput[0].attempts == 2  # running attempts have not finished
+    assert any("still running" in note for note in report.notes)
+
+
+def test_step_timings_are_sampled_on_big_batches(known_db: Path) -> None:
+    with Records(known_db) as records:
+        report = build_report(records, BATCH, step_sample=4)
+    cycle = report.cycle_times
+    assert cycle.step_attempts_total == 10
+    assert 0 < cycle.step_attempts_used <= 4
+    assert any("evenly spread" in note for note in report.notes)
+    # the figures that do not come from step timings stay exact
+    assert cycle.per_unit.count == 5 and report.counts.attempts == 10
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [20.0, 30.0, 40.0, 50.0, 60.0]
+    assert percentile(values, 50) == 40.0
+    assert percentile(values, 95) == 60.0
+    assert percentile(values, 0) == 20.0
+    assert percentile([7.0], 95) == 7.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+
+
+def test_hour_buckets_fill_the_gaps() -> None:
+    buckets = hour_buckets([("2026-11-22T10", 2, 1), ("2026-11-22T13", 1, 1)])
+    assert [(b.hour, b.attempts, b.passed) for b in buckets] == [
+        ("2026-11-22T10:00Z", 2, 1), ("2026-11-22T11:00Z", 0, 0),
+        ("2026-11-22T12:00Z", 0, 0), ("2026-11-22T13:00Z", 1, 1)]
+    # over a day boundary
+    assert len(hour_buckets([("2026-11-22T23", 1, 1), ("2026-11-23T01", 1, 1)])) == 3
+    # a batch spread over months lists only the hours with activity
+    assert len(hour_buckets([("2026-01-01T00", 1, 1), ("2026-06-01T00", 1, 1)])) == 2
+
+
+def test_redact_keeps_keys_out() -> None:
+    pem = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI...\n-----END EC PRIVATE KEY-----"
+    assert "MHcCAQEEI" not in redact(f"board said {pem}")
+    assert "PRIVATE KEY" not in redact(f"board said {pem}")
+    assert redact("plain text") == "plain text"
+
+
+def test_no_secret_reaches_a_trace(tmp_path: Path) -> None:
+    clock = ManualClock(DAY.replace(hour=8))
+    pem = "-----BEGIN PRIVATE KEY-----\nSECRETSECRET\n-----END PRIVATE KEY-----"
+    with Records(tmp_path / "s.sqlite", now=clock) as records:
+        records.open_batch("B3", PRODUCT, 1, actor="qa")
+        attempt = records.start_attempt(port="P", station_id="S", operator="o",
+                                        driver="agent", batch="B3")
+        records.set_attempt_serial(attempt, "LEAKY1")
+        records.finish_attempt_fail(attempt, error_code="WEIRD", error_detail=f"got {pem}",
+                                    hint=pem, steps=[])
+        records.audit(actor="o", action="note", subject="LEAKY1", details={"text": pem})
+        trace = build_trace(records, "LEAKY1")
+        report = build_report(records, "B3")
+    text = repr(trace) + repr(report)
+    assert "SECRETSECRET" not in text and "PRIVATE KEY" not in text
+
+
+def test_reports_read_a_snapshot_while_the_line_writes(tmp_path: Path) -> None:
+    path = build_known_database(tmp_path / "s.sqlite")
+    with Records(path) as records, ReportQueries(path) as queries:
+        before = queries.activity(BATCH).attempts
+        attempt = records.start_attempt(port="P", station_id="S", operator="o",
+                                        driver="agent", batch=BATCH)
+        records.finish_attempt_fail(attempt, error_code="X", error_detail="", hint="",
+                                    steps=[StepTiming("identify", "t", 1.0, False)])
+        assert queries.activity(BATCH).attempts == before  # same snapshot
+    with Records(path) as records:
+        assert build_report(records, BATCH).counts.attempts == before + 1
+
+
+def test_the_aggregates_walk_the_report_index(known_db: Path) -> None:
+    """Speed guard: the per-batch aggregates never read the attempts' rows (step JSON)."""
+    from records import reports
+
+    conn = sqlite3.connect(known_db)
+    try:
+        for sql, params in (
+            (reports._ACTIVITY_SQL, [BATCH]),
+            (reports._PEOPLE_SQL, [BATCH]),
+            (reports._UNIT_TOTALS_SQL, {"batch": BATCH}),
+            (reports._FAILURES_SQL, [BATCH]),
+            (reports._PASS_DURATIONS_SQL, [BATCH]),
+        ):
+            plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+            assert "COVERING INDEX attempts_by_batch_report" in plan, plan
+    finally:
+        conn.close()
+
+
+def test_claim_fingerprints_only(report: BatchReport) -> None:
+    assert {c.sha256 for c in report.header.claim_certificates} == {
+        fingerprint("claim certificate A"), fingerprint("claim certificate B")}
