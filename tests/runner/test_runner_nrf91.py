@@ -28,3 +28,26 @@ def test_the_line_runner_provisions_nrf91_modems_in_parallel(station):
     assert set(units) == {modems[0].serial, modems[2].serial}
     assert all(len(u.device_key_sha256) == 64 for u in units.values())
     assert all(a.driver == "nrf91" for a in station.records.attempts())
+
+
+def test_the_batch_report_counts_nrf91_modems_like_any_board(station):
+    import json
+
+    from station.report import build_report
+    from station.report_formats import render
+
+    config = replace(station.config, driver="nrf91")
+    modems = start_nrf91_modems(2, faults={1: ["storage-full"]})
+    try:
+        provisioner = Provisioner(config, station.records, station.claim(), bus=EventBus())
+        LineRunner(provisioner, ManualPorts(), batch="B1", operator="tester").run_once([m.port for m in modems])
+    finally:
+        for modem in modems:
+            modem.stop()
+
+    report = build_report(station.records, "B1")
+    assert (report.counts.units_passed, report.counts.units_failed) == (1, 1)
+    (failure,) = report.failures
+    assert failure.code.startswith("BOARD_CME_") and failure.count == 1  # memory full, as the modem says it
+    data = json.loads(render(report, "json"))
+    assert data["counts"]["units_passed"] == 1
