@@ -48,6 +48,6 @@ def test_the_batch_report_counts_nrf91_modems_like_any_board(station):
     report = build_report(station.records, "B1")
     assert (report.counts.units_passed, report.counts.units_failed) == (1, 1)
     (failure,) = report.failures
-    assert failure.code.startswith("BOARD_CME_") and failure.count == 1  # memory full, as the modem says it
+    assert failure.code.startswith("BOARD_CME_") and failure.attempts == 1  # memory full, as the modem says it
     data = json.loads(render(report, "json"))
     assert data["counts"]["units_passed"] == 1
