@@ -1,0 +1,303 @@
+"""One tile per slot (port): waiting, running step k of n, PASS or FAIL.
+
+PASS and FAIL are told apart three ways, so they read from 3 m and without colour
+vision: the whole tile's colour, a large word and an icon (check mark / cross).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette, QPen
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from station.runner import Slot, SlotState
+
+from . import icons, theme
+
+STEP_WORDS = {
+    "identify": "Connecting to the board",
+    "read_serial": "Reading the serial",
+    "check_history": "Checking the history",
+    "install_claim": "Writing the claim certificate",
+    "verify": "Checking what was written",
+    "generate_csr": "Board makes its key",
+    "check_csr": "Checking the key request",
+    "commit": "Saving on the board",
+    "record": "Recording",
+}
+
+OVERRIDABLE_CODES = frozenset({"SERIAL_ALREADY_PROVISIONED"})
+
+
+
+@dataclass(frozen=True)
+class Look:
+    background: str
+    border: str
+    text: str
+    dashed: bool = False
+    border_width: int = 5
+
+
+# Painted, not style-sheeted: changing a tile's look must cost nothing (8 tiles change at once).
+LOOKS = {
+    "pass": Look(theme.PASS_BG, "#003D2B", "#FFFFFF"),
+    "fail": Look(theme.FAIL_BG, "#5C1F00", "#FFFFFF"),
+    "running": Look(theme.RUNNING_BG, theme.RUNNING_ACCENT, theme.INK, border_width=4),
+    "waiting": Look(theme.WAITING_BG, "#8A8A8A", theme.WAITING_FG, dashed=True, border_width=4),
+}
+
+ICON_COLOR = {"pass": "#FFFFFF", "fail": "#FFFFFF", "running": theme.RUNNING_ACCENT, "waiting": "#6A6A6A"}
+ICON_NAME = {"pass": "pass", "fail": "fail", "running": "running", "waiting": "waiting"}
+
+
+@lru_cache(maxsize=16)
+def _word_font(size: int):
+    return theme.font(size, bold=True)
+
+
+@lru_cache(maxsize=256)
+def _word_width(text: str, size: int) -> int:
+    return QFontMetrics(_word_font(size)).horizontalAdvance(text)
+
+
+def short_port(port: str) -> str:
+    """``/dev/ttyACM0`` → ``ttyACM0``; ``socket://127.0.0.1:7001`` → ``127.0.0.1:7001``."""
+    if "://" in port:
+        return port.split("://", 1)[1]
+    return port.rsplit("/", 1)[-1] if port.startswith("/dev/") and port.count("/") == 2 else port
+
+
+class SlotTile(QFrame):
+    retry_requested = Signal(str)
+    override_requested = Signal(str)
+    demo_unplug_requested = Signal(str)
+    demo_plug_requested = Signal(str)
+
+    ICON_SIZE = 84
+
+    def __init__(self, port: str, *, demo: bool = False, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.port = port
+        self.slot = Slot(port)
+        self.armed = False
+        self._look: str | None = None
+        self._fitted: tuple[str, int] | None = None
+        self.setObjectName("tile")
+        self.setMinimumSize(330, 300)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAccessibleName(f"slot {port}")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 12, 16, 12)
+        layout.setSpacing(6)
+
+        top = QHBoxLayout()
+        self.port_label = QLabel(short_port(port))
+        self.port_label.setFont(theme.font(12, bold=True))
+        self.port_label.setToolTip(port)
+        self.elapsed_label = QLabel("")
+        self.elapsed_label.setFont(theme.font(14, bold=True, mono=True))
+        self.elapsed_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        top.addWidget(self.port_label, 1)
+        top.addWidget(self.elapsed_label)
+        layout.addLayout(top)
+
+        middle = QHBoxLayout()
+        middle.setSpacing(14)
+        self.icon_label = QLabel()
+        self.icon_label.setFixedSize(self.ICON_SIZE, self.ICON_SIZE)
+        self.word_label = QLabel()
+        self.word_label.setFont(theme.font(40, bold=True))
+        self.word_label.setObjectName("word")
+        middle.addWidget(self.icon_label)
+        middle.addWidget(self.word_label, 1)
+        layout.addLayout(middle)
+
+        self.serial_label = QLabel("")
+        self.serial_label.setFont(theme.font(20, bold=True, mono=True))
+        self.serial_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.serial_label)
+
+        self.step_label = QLabel("")
+        self.step_label.setFont(theme.font(14, bold=True))
+        self.step_label.setWordWrap(True)
+        layout.addWidget(self.step_label)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, self.slot.total_steps)
+        self.progress.setFormat("%v / %m")
+        layout.addWidget(self.progress)
+
+        self.hint_label = QLabel("")
+        self.hint_label.setFont(theme.font(15, bold=True))
+        self.hint_label.setWordWrap(True)
+        self.hint_label.setObjectName("hint")
+        layout.addWidget(self.hint_label, 1)
+
+        self.code_label = QLabel("")
+        self.code_label.setFont(theme.font(11, mono=True))
+        self.code_label.setWordWrap(True)
+        layout.addWidget(self.code_label)
+
+        buttons = QHBoxLayout()
+        self.retry_button = QPushButton("↻  Retry")
+        self.retry_button.setFont(theme.font(16, bold=True))
+        self.retry_button.clicked.connect(lambda: self.retry_requested.emit(self.port))
+        self.override_button = QPushButton("Supervisor…")
+        self.override_button.setIcon(icons.icon("lock"))
+        self.override_button.setToolTip("A supervisor may provision this serial again (name and PIN).")
+        self.override_button.clicked.connect(lambda: self.override_requested.emit(self.port))
+        buttons.addWidget(self.retry_button)
+        buttons.addWidget(self.override_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self.unplug_button: QPushButton | None = None
+        self.plug_button: QPushButton | None = None
+        if demo:
+            demo_row = QHBoxLayout()
+            demo_row.addStretch(1)
+            self.unplug_button = QPushButton("Demo: unplug")
+            self.unplug_button.clicked.connect(lambda: self.demo_unplug_requested.emit(self.port))
+            self.plug_button = QPushButton("Demo: plug a new board")
+            self.plug_button.clicked.connect(lambda: self.demo_plug_requested.emit(self.port))
+            for button in (self.unplug_button, self.plug_button):
+                button.setFont(theme.font(10))
+                button.setStyleSheet("QPushButton { padding: 3px 10px; min-height: 18px; }")
+                demo_row.addWidget(button)
+            layout.addLayout(demo_row)
+        self._labels = self.findChildren(QLabel)
+        self._render()
+
+    # -- state ------------------------------------------------------------------------
+
+    @property
+    def look(self) -> str:
+        return self._look or "waiting"
+
+    @property
+    def word(self) -> str:
+        return self.word_label.text()
+
+    def set_slot(self, slot: Slot, armed: bool | None = None) -> None:
+        self.slot = slot
+        if armed is not None:
+            self.armed = armed
+        self._render()
+
+    def set_armed(self, armed: bool) -> None:
+        if armed != self.armed:
+            self.armed = armed
+            self._render()
+
+    WORD_SIZES = (40, 36, 32, 28, 24, 20)
+
+    def _fit_word(self) -> None:
+        """The largest word size that fits the tile (RUNNING is long; PASS/FAIL stay huge)."""
+        margins = self.layout().contentsMargins()
+        available = self.width() - margins.left() - margins.right() - self.ICON_SIZE - 24
+        key = (self.word_label.text(), available)
+        if key == self._fitted:
+            return
+        self._fitted = key
+        size = next((s for s in self.WORD_SIZES if _word_width(key[0], s) <= available), self.WORD_SIZES[-1])
+        if self.word_label.font().pointSize() != size:
+            self.word_label.setFont(_word_font(size))
+
+    def paintEvent(self, event) -> None:
+        look = LOOKS[self.look]
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pen = QPen(QColor(look.border), look.border_width)
+        if look.dashed:
+            pen.setStyle(Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        painter.setBrush(QColor(look.background))
+        inset = look.border_width / 2
+        painter.drawRoundedRect(QRectF(self.rect()).adjusted(inset, inset, -inset, -inset), 12, 12)
+        painter.end()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_word()
+
+    def tick(self) -> None:
+        """Refresh the elapsed time (called by the window's clock while running)."""
+        if self.slot.state != SlotState.WAITING:
+            self.elapsed_label.setText(f"{self.slot.elapsed:5.1f} s")
+
+    def _render(self) -> None:
+        slot = self.slot
+        look = slot.state.value
+        if look != self._look:
+            self._look = look
+            palette = self.palette()
+            palette.setColor(QPalette.ColorRole.WindowText, QColor(LOOKS[look].text))
+            for label in self._labels:  # set on each label: the app style sheet stops inheritance
+                label.setPalette(palette)
+            self.update()
+            self.icon_label.setPixmap(
+                icons.pixmap(ICON_NAME[look], self.ICON_SIZE, ICON_COLOR[look], self.devicePixelRatioF())
+            )
+            self.setProperty("look", look)
+        self.progress.setMaximum(max(1, slot.total_steps))
+        self.serial_label.setText(slot.serial or "")
+        self.code_label.setText("")
+        self.hint_label.setText("")
+        self.retry_button.setVisible(False)
+        self.override_button.setVisible(False)
+        if slot.state == SlotState.WAITING:
+            if slot.present and not self.armed:
+                self.word_label.setText("BOARD IN")
+                self.step_label.setText("Sign in and open a batch: it will start by itself.")
+            else:
+                self.word_label.setText("READY")
+                self.step_label.setText("Plug in a board")
+            self.progress.setVisible(False)
+            self.elapsed_label.setText("")
+            self.serial_label.setText("")
+        elif slot.state == SlotState.RUNNING:
+            self.word_label.setText("RUNNING")
+            number = min(slot.step_index + 1, slot.total_steps)
+            words = STEP_WORDS.get(slot.step or "", "Starting")
+            self.step_label.setText(f"Step {number} of {slot.total_steps}: {words}")
+            self.progress.setVisible(True)
+            self.progress.setValue(slot.step_index)
+            self.hint_label.setText("Do not unplug")
+            self.tick()
+        elif slot.state == SlotState.PASS:
+            self.word_label.setText("PASS")
+            self.step_label.setText("Take the board away")
+            self.progress.setVisible(True)
+            self.progress.setValue(self.progress.maximum())
+            self.tick()
+        else:
+            self.word_label.setText("FAIL")
+            self.step_label.setText(
+                f"Stopped at step {min(slot.step_index + 1, slot.total_steps)} of {slot.total_steps}"
+            )
+            self.progress.setVisible(True)
+            self.progress.setValue(slot.step_index)
+            self.hint_label.setText(slot.hint or "Set the board aside and call a supervisor.")
+            self.code_label.setText(slot.code or "")
+            self.code_label.setToolTip(slot.detail or "")
+            self.retry_button.setVisible(slot.present)
+            self.retry_button.setEnabled(self.armed)
+            self.override_button.setVisible(slot.present and slot.code in OVERRIDABLE_CODES)
+            self.tick()
+        self._fit_word()
+        if self.unplug_button is not None and self.plug_button is not None:
+            self.unplug_button.setVisible(slot.present)
+            self.plug_button.setVisible(not slot.present)

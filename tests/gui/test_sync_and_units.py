@@ -1,0 +1,160 @@
+"""The status bar's sync against a local DynamoDB-compatible server, and the units table
+at the scale of a 100,000-unit batch (issue: the operator app)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from dataclasses import replace
+
+import boto3
+import pytest
+from PySide6.QtWidgets import QTableView
+
+from gui.units_model import UnitsModel
+from station.config import CloudConfig
+from station.runner import SlotState
+
+WAIT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def dynamo():
+    from station.dynamo_local import LocalDynamo
+
+    with LocalDynamo() as server:
+        yield server
+
+
+@pytest.fixture
+def cloud_table(dynamo, monkeypatch):
+    from station.dynamo_local import create_allowlist_table
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    name = f"allowlist-{uuid.uuid4().hex[:8]}"
+    client = boto3.session.Session().client("dynamodb", endpoint_url=dynamo.endpoint_url, region_name="us-east-1")
+    create_allowlist_table(client, name)
+    yield client, CloudConfig(table=name, region="us-east-1", endpoint_url=dynamo.endpoint_url)
+    client.close()
+
+
+def test_sync_now_sends_the_passed_units_and_the_status_bar_follows(make_app, make_station, boards, cloud_table):
+    client, cloud = cloud_table
+    station = make_station()
+    station.config = replace(station.config, cloud=cloud)
+    app = make_app(station)
+    panel = app.window.sync_panel
+    app.qtbot.waitUntil(lambda: panel.success_label.text() == "·  last sync OK: never", timeout=WAIT_MS)
+    assert panel.button.isEnabled()
+
+    app.sign_in()
+    sims = boards(2)
+    for sim in sims:
+        app.ports.plug(sim.port)
+    for sim in sims:
+        app.wait_state(sim.port, SlotState.PASS)
+    app.qtbot.waitUntil(lambda: panel.pending_label.text() == "2 waiting for the cloud", timeout=WAIT_MS)
+
+    app.click(panel.button)
+
+    app.qtbot.waitUntil(lambda: app.window.sync.runs == 1, timeout=WAIT_MS)
+    outcome = app.window.sync.last_outcome
+    assert outcome.sent == 2 and outcome.error is None
+    app.qtbot.waitUntil(lambda: panel.pending_label.text() == "0 waiting for the cloud", timeout=WAIT_MS)
+    assert "never" not in panel.success_label.text()
+    assert panel.error_label.text() == ""
+    item = client.get_item(TableName=cloud.table, Key={"serial": {"S": sims[0].serial}}, ConsistentRead=True)["Item"]
+    assert item["status"]["S"] == "allowed"
+    assert item["batch"]["S"] == "B1"
+
+
+def test_a_failing_sync_shows_its_error_and_the_app_goes_on(make_app, make_station, boards, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    station = make_station()
+    # nothing listens on port 9 of loopback: the endpoint is unreachable
+    station.config = replace(station.config, cloud=CloudConfig(table="t", region="us-east-1", endpoint_url="http://127.0.0.1:9"))
+    app = make_app(station)
+    app.window.sync.service.options["retry_for_seconds"] = 0.5
+    app.sign_in()
+    (sim,) = boards(1)
+    app.ports.plug(sim.port)
+    app.wait_state(sim.port, SlotState.PASS)
+
+    app.window.sync.sync_now()
+
+    app.qtbot.waitUntil(lambda: app.window.sync.runs == 1, timeout=WAIT_MS)
+    assert app.window.sync.last_outcome.error
+    app.qtbot.waitUntil(lambda: "last error" in app.window.sync_panel.error_label.text(), timeout=WAIT_MS)
+    assert "1 waiting" in app.window.sync_panel.pending_label.text()
+
+
+def test_without_a_cloud_table_the_sync_button_is_off_and_says_why(make_app, make_station):
+    station = make_station()
+    station.config = replace(station.config, cloud=CloudConfig())
+    app = make_app(station)
+    panel = app.window.sync_panel
+    app.qtbot.waitUntil(lambda: "not configured" in panel.pending_label.text(), timeout=WAIT_MS)
+    assert not panel.button.isEnabled()
+
+
+def test_the_scheduled_sync_runs_on_its_timer(make_app, make_station, cloud_table):
+    _client, cloud = cloud_table
+    station = make_station()
+    station.config = replace(station.config, cloud=cloud)
+    app = make_app(station)
+    sync = app.window.sync
+    assert sync.timer.isActive()
+    assert sync.timer.interval() == int(station.config.sync_interval_seconds * 1000)
+    sync.timer.setInterval(50)
+    app.qtbot.waitUntil(lambda: sync.runs >= 1, timeout=WAIT_MS)
+
+
+def _fill_units(path, count: int) -> None:
+    """Bulk-insert ``count`` units of batch BIG straight into SQLite (a test shortcut)."""
+    conn = sqlite3.connect(path)
+    rows = [
+        (f"SIM{i:06d}", "BIG", "GW", "allowed", f"{i:064x}", "0" * 64, "ST", "op",
+         f"2026-01-01T00:00:{i % 60:02d}.{i % 1000:03d}Z", f"2026-01-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}.000Z",
+         1, 0, None, "2026-01-01T00:00:00.000Z")
+        for i in range(count)
+    ]
+    with conn:
+        conn.executemany("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.close()
+
+
+def test_the_units_table_of_a_100000_unit_batch_opens_in_under_a_second(qtbot, make_station):
+    station = make_station(batch="BIG")
+    station.records.close()  # write the rows with a plain connection, then reopen
+    _fill_units(station.config.database, 100_000)
+    from records import Records
+
+    station.records = Records(station.config.database)
+
+    started = time.perf_counter()
+    model = UnitsModel(station.records, batch="BIG")
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.resize(1000, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.waitUntil(lambda: model.rowCount() > 0, timeout=WAIT_MS)  # the view asks for the first page
+    opened = time.perf_counter() - started
+
+    assert model.rowCount() == UnitsModel.PAGE_SIZE, "only the first page is read"
+    assert model.pages_read == 1
+    assert opened < 1.0, f"opening took {opened:.2f} s"
+
+    view.scrollToBottom()
+    qtbot.waitUntil(lambda: model.rowCount() == 2 * UnitsModel.PAGE_SIZE, timeout=WAIT_MS)
+    serials = [model.unit(i).serial for i in range(model.rowCount())]
+    assert len(set(serials)) == len(serials)
+
+    started = time.perf_counter()
+    model.set_filter(search="SIM054321")
+    assert time.perf_counter() - started < 1.0
+    assert model.rowCount() == 1 and model.unit(0).serial == "SIM054321"
