@@ -39,8 +39,10 @@ DEFAULT_MAX_LINE = 8 * 1024
 MAX_URCS_KEPT = 64
 TERMINATOR = b"\r\n"
 
-_FINAL_CME = re.compile(r"\+CME ERROR: *(\d+)")
-_FINAL_CMS = re.compile(r"\+CMS ERROR: *(\d+)")
+# At most 9 significant digits: int() refuses numbers of more than 4300 digits (ValueError),
+# and a line of 8 KiB can hold one. A longer "code" is not a final result code.
+_FINAL_CME = re.compile(r"\+CME ERROR: *0*(\d{1,9})")
+_FINAL_CMS = re.compile(r"\+CMS ERROR: *0*(\d{1,9})")
 
 
 class AtSerialPort(SerialPort):

@@ -83,12 +83,14 @@ _ACTIVE_MODES = frozenset({1, 2, 21})
 """+CFUN modes in which %CMNG write/delete is not allowed (the %CMNG set command's note)."""
 _OFFLINE_MODE = 4
 
-_CFUN_READ = re.compile(r"\+CFUN: *(\d+)")
+# Numbers are bounded (at most 10 significant digits: sec tags go up to 4294967292) so that
+# int() never meets one of the thousands of digits an 8 KiB line can hold (ValueError).
+_CFUN_READ = re.compile(r"\+CFUN: *0*(\d{1,10})")
 _CGSN_IMEI = re.compile(r'\+CGSN: *"(\d+)"')
 _DEVICE_UUID = re.compile(
     r'%DEVICEUUID: *"?([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})"?'
 )
-_CMNG_LIST = re.compile(r'%CMNG: *(\d+) *, *(\d+)(?: *, *"?([0-9A-Fa-f]*)"?)?')
+_CMNG_LIST = re.compile(r'%CMNG: *0*(\d{1,10}) *, *0*(\d{1,10})(?: *, *"?([0-9A-Fa-f]*)"?)?')
 _KEYGEN = re.compile(r'%KEYGEN: *"([A-Za-z0-9_-]+={0,2})\.([A-Za-z0-9_-]+={0,2})"')
 _SUBJECT_PART = re.compile(r"[A-Za-z]{1,8}=[^,=\"\\]+")
 _CN_CHARS = re.compile(r"[\x20-\x7e]+")

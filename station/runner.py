@@ -138,15 +138,22 @@ class LineRunner:
         return aborted
 
     def run_once(self, ports: list[str]) -> list[ProvisionResult]:
-        """Provision the boards on ``ports`` once, all in parallel; results in the order of ``ports``."""
+        """Provision the boards on ``ports`` once, all in parallel; results in the order of ``ports``.
+
+        Only results of this call count: a port whose run ended without a result (the batch
+        was closed, ...) is left out, never answered with an earlier call's result.
+        """
         threads = []
+        with self._lock:
+            first = len(self.results)
         for port in ports:
             with self._lock:
                 self._set(port, present=True)
                 threads.append(self._start_run(port))
         for thread in threads:
             thread.join()
-        by_port = {r.port: r for r in self.results}
+        with self._lock:
+            by_port = {r.port: r for r in self.results[first:]}
         return [by_port[p] for p in ports if p in by_port]
 
     def retry(self, port: str) -> bool:
