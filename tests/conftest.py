@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,10 +26,12 @@ step_seconds = 20
 
 @pytest.fixture
 def station_folder(tmp_path: Path) -> Path:
-    """A demo station folder (station.ini, demo claim material) with short board timeouts."""
+    """A demo station folder (station.ini, demo claim material) with short board timeouts
+    and no [cloud] section."""
     folder = tmp_path / "station"
     ini = prepare_folder(folder)
     text = ini.read_text().split("[timeouts]")[0] + FAST_TIMEOUTS
+    text = re.sub(r"(?ms)^\[cloud\].*?(?=^\[)", "", text)  # tests that sync add their own [cloud]
     ini.write_text(text)
     return folder
 

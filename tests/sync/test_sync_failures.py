@@ -171,12 +171,30 @@ def test_missing_credentials_are_a_permanent_error(db, allowlist_table, monkeypa
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # An AWS endpoint: the request is refused while signing, before anything is sent. (A
+    # loopback endpoint would get placeholder credentials: emulators check none.)
     client = make_client(CloudConfig(table=allowlist_table.name, region=allowlist_table.region,
-                                     endpoint_url=allowlist_table.endpoint_url))
+                                     endpoint_url="https://dynamodb.eu-west-1.amazonaws.com"))
     db.provision("SN1")
     with pytest.raises(SyncError) as caught:
         AllowlistSync(db.records, client, station_id="ST-A", table_name=allowlist_table.name).run()
     assert caught.value.code == "SYNC_NO_CREDENTIALS"
+
+
+def test_a_loopback_emulator_needs_no_real_credentials(db, allowlist_table, monkeypatch, tmp_path):
+    from station.config import CloudConfig
+    from station.dynamo import make_client
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    client = make_client(CloudConfig(table=allowlist_table.name, region=allowlist_table.region,
+                                     endpoint_url=allowlist_table.endpoint_url))
+    db.provision("SN1")
+    report = AllowlistSync(db.records, client, station_id="ST-A", table_name=allowlist_table.name).run()
+    assert report.sent == 1
 
 
 def test_transient_errors_are_classified_as_such():
