@@ -3,57 +3,20 @@
 No Qt here. Boards start by themselves only while someone is signed in and a
 batch is open ("armed"); a board plugged in meanwhile waits on its tile and
 starts as soon as the line is armed.
-
-The re-provision override: ``LineRunner.retry(port)`` takes no override, so the
-provisioner used here takes a one-shot override per port from an
-:class:`OverrideDesk` (see the report: ``LineRunner.retry(port, override=...)``
-would make this unnecessary).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import replace
 
 from station.claim import ClaimCredentials
 from station.context import Station
 from station.events import EventBus
-from station.pipeline import Provisioner, ProvisionRequest, ProvisionResult, ReprovisionOverride
+from station.pipeline import Provisioner, ReprovisionOverride
 from station.ports import PortSource
 from station.runner import LineRunner, Slot, SlotState
 
 log = logging.getLogger(__name__)
-
-
-class OverrideDesk:
-    """Supervisor overrides waiting for the next run on their port (one run each)."""
-
-    def __init__(self) -> None:
-        self._by_port: dict[str, ReprovisionOverride] = {}
-        self._lock = threading.Lock()
-
-    def put(self, port: str, override: ReprovisionOverride) -> None:
-        with self._lock:
-            self._by_port[port] = override
-
-    def take(self, port: str) -> ReprovisionOverride | None:
-        with self._lock:
-            return self._by_port.pop(port, None)
-
-
-class GuiProvisioner(Provisioner):
-    """A Provisioner that applies a supervisor's override handed in for a port."""
-
-    def __init__(self, *args: object, desk: OverrideDesk, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.desk = desk
-
-    def provision(self, request: ProvisionRequest) -> ProvisionResult:
-        override = self.desk.take(request.port)
-        if override is not None and request.override is None:
-            request = replace(request, override=override)
-        return super().provision(request)
 
 
 class LineSession:
@@ -69,9 +32,8 @@ class LineSession:
     ) -> None:
         self.station = station
         self.ports = ports
-        self.desk = OverrideDesk()
         self.bus = EventBus()
-        self.provisioner = GuiProvisioner(station.config, station.records, claim, bus=self.bus, desk=self.desk)
+        self.provisioner = Provisioner(station.config, station.records, claim, bus=self.bus)
         self.runner = LineRunner(
             self.provisioner, ports, batch="", operator="", poll_interval=poll_interval, auto_start=False
         )
@@ -133,17 +95,13 @@ class LineSession:
         """Run the board on ``port`` again with a supervisor's override (one run)."""
         if not self.armed:
             return False
-        self.desk.put(port, override)
-        if self.runner.retry(port):
-            return True
-        self.desk.take(port)
-        return False
+        return self.runner.retry(port, override=override)
 
     def queue_label(self, label: str) -> None:
         self.runner.queue_label(label)
 
     def queued_labels(self) -> int:
-        return len(self.runner._labels)  # read-only peek for the display; see the report
+        return self.runner.queued_labels()
 
     def running(self) -> int:
         return self.runner.running()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from .errors import StationError
 from .events import AttemptFinished, AttemptStarted, SerialRead, StepStarted
-from .pipeline import STEPS, Provisioner, ProvisionRequest, ProvisionResult
+from .pipeline import STEPS, Provisioner, ProvisionRequest, ProvisionResult, ReprovisionOverride
 from .ports import PortSource
 
 log = logging.getLogger(__name__)
@@ -156,14 +156,20 @@ class LineRunner:
             by_port = {r.port: r for r in self.results[first:]}
         return [by_port[p] for p in ports if p in by_port]
 
-    def retry(self, port: str) -> bool:
-        """Run the board on ``port`` again (the Retry button). False if it is not there or already running."""
+    def retry(self, port: str, *, override: ReprovisionOverride | None = None) -> bool:
+        """Run the board on ``port`` again (the Retry button), with a supervisor's
+        ``override`` for that one run if given. False if it is not there or already running."""
         with self._lock:
             slot = self._slots.get(port)
             if slot is None or not slot.present or slot.state == SlotState.RUNNING:
                 return False
-            self._start_run(port)
+            self._start_run(port, override)
             return True
+
+    def queued_labels(self) -> int:
+        """Scanned labels waiting for their board."""
+        with self._lock:
+            return len(self._labels)
 
     def queue_label(self, label: str) -> None:
         """A scanned label, matched to the next board that starts."""
@@ -225,19 +231,19 @@ class LineRunner:
 
     # -- runs ---------------------------------------------------------------------
 
-    def _start_run(self, port: str) -> threading.Thread:
+    def _start_run(self, port: str, override: ReprovisionOverride | None = None) -> threading.Thread:
         label = self._labels.popleft() if self._labels else None
         self._set(
             port, state=SlotState.RUNNING, serial=None, step=None, step_index=0, attempt_id=None,
             started_at=time.monotonic(), finished_at=None, code=None, hint=None, detail=None,
         )
-        thread = threading.Thread(target=self._run, args=(port, label), name=f"slot-{port}", daemon=True)
+        thread = threading.Thread(target=self._run, args=(port, label, override), name=f"slot-{port}", daemon=True)
         self._threads[port] = thread
         thread.start()
         return thread
 
-    def _run(self, port: str, label: str | None) -> None:
-        request = ProvisionRequest(port=port, operator=self.operator, batch=self.batch, label=label)
+    def _run(self, port: str, label: str | None, override: ReprovisionOverride | None) -> None:
+        request = ProvisionRequest(port=port, operator=self.operator, batch=self.batch, label=label, override=override)
         try:
             result = self.provisioner.provision(request)
         except StationError as exc:

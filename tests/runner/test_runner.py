@@ -189,3 +189,30 @@ def test_database_writes_from_many_slots_stay_consistent(station, boards):
         t.join()
     assert len(station.records.attempts()) == 8
     assert station.records.verify_audit().ok
+
+
+def test_a_supervisor_override_passed_to_retry_applies_to_that_run_only(station, boards):
+    from station.pipeline import ReprovisionOverride
+
+    ports = ManualPorts()
+    runner = make_runner(station, ports).start()
+    try:
+        (sim,) = boards(1)
+        ports.plug(sim.port)
+        wait_for(lambda: runner.slots() and runner.slots()[0].state == SlotState.PASS)
+        assert runner.retry(sim.port)
+        wait_for(lambda: len(runner.results) == 2)
+        assert runner.results[-1].code == "SERIAL_ALREADY_PROVISIONED"
+        assert runner.retry(sim.port, override=ReprovisionOverride("SUP1", "rework"))
+        wait_for(lambda: len(runner.results) == 3)
+    finally:
+        runner.stop()
+    assert runner.results[-1].passed
+    assert station.records.attempts(serial=sim.serial)[0].reprovision_by == "SUP1"
+
+
+def test_queued_labels_are_counted_until_a_board_takes_one(station):
+    runner = make_runner(station)
+    runner.queue_label("SIM000001")
+    runner.queue_label("SIM000002")
+    assert runner.queued_labels() == 2
