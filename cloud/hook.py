@@ -186,10 +186,13 @@ def _pem_to_der(pem: str) -> bytes:
     end = pem.find(_PEM_END, body_start)
     if end < 0:
         raise CertificateError("PEM certificate has no END line")
+    # ASCII first, then drop RFC 7468 whitespace (bytes.split: SP HT LF CR VT FF). Splitting
+    # the str would also drop Unicode spaces (NBSP, U+2028...) and \x1c-\x1f unseen.
     try:
-        body = "".join(pem[body_start:end].split()).encode("ascii")
+        raw = pem[body_start:end].encode("ascii")
     except UnicodeEncodeError as exc:
         raise CertificateError("non-ASCII text in PEM body") from exc
+    body = b"".join(raw.split())
     if not body or len(body) % 4 or not _B64_RE.fullmatch(body):
         raise CertificateError("PEM body is not base64")
     try:

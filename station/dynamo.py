@@ -96,8 +96,9 @@ class ClientSettings:
     read_timeout: float = 10.0
     max_attempts: int = 3
     """botocore's ``total_max_attempts`` per request (1 = no botocore retry)."""
-    retry_mode: str = "adaptive"
-    """``standard`` or ``adaptive`` (standard + client-side rate limiting on throttling)."""
+    retry_mode: str = "standard"
+    """``standard`` (the sync backs off on its own; ``adaptive``'s client-side rate limiter
+    made a throttled sync 4-5x slower in the flaky-cloud campaign) or ``adaptive``."""
 
 
 # -- station.ini hygiene ---------------------------------------------------------------

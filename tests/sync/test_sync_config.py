@@ -42,7 +42,7 @@ def test_without_any_endpoint_the_client_goes_to_aws(dynamodb_env):
     client = make_client(CloudConfig(table="t", region="eu-west-1"))
     assert client.meta.endpoint_url == "https://dynamodb.eu-west-1.amazonaws.com"
     config = client.meta.config
-    assert config.retries["mode"] == "adaptive"
+    assert config.retries["mode"] == "standard"
     assert (config.connect_timeout, config.read_timeout) == (3.0, 10.0)
     small = make_client(CloudConfig(table="t", region="eu-west-1"),
                         settings=ClientSettings(max_pool_connections=4, retry_mode="standard"))
