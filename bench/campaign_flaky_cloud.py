@@ -22,37 +22,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _serve(urls: object, stop: object) -> None:
-    from station.dynamo_local import LocalDynamo
-
-    with LocalDynamo() as server:
-        urls.put(server.endpoint_url)  # type: ignore[attr-defined]
-        stop.wait()  # type: ignore[attr-defined]
-
-
-@contextlib.contextmanager
-def child_server() -> Iterator[str]:
-    context = multiprocessing.get_context("spawn")
-    urls, stop = context.Queue(), context.Event()
-    process = context.Process(target=_serve, args=(urls, stop), daemon=True)
-    process.start()
-    try:
-        yield urls.get(timeout=60)
-    finally:
-        stop.set()
-        process.join(10)
-        if process.is_alive():
-            process.terminate()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "campaign_cloud")]
+    from station.dynamo_local import local_dynamo_in_child_process
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     import boto3
@@ -94,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     with contextlib.ExitStack() as stack:
         endpoint = (stack.enter_context(LocalDynamo()).endpoint_url if args.in_process
-                    else stack.enter_context(child_server()))
+                    else stack.enter_context(local_dynamo_in_child_process()))
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         print(f"server {endpoint} ({'in this process' if args.in_process else 'child process'})")
         try:

@@ -43,15 +43,6 @@ def _device_index(serial: str, count: int) -> int:
     return int(digits or 0) % count
 
 
-def _serve(urls: object, stop: object) -> None:
-    """Child process: run LocalDynamo until told to stop (no GIL shared with the hook)."""
-    from station.dynamo_local import LocalDynamo
-
-    with LocalDynamo() as server:
-        urls.put(server.endpoint_url)  # type: ignore[attr-defined]
-        stop.wait()  # type: ignore[attr-defined]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1000)
@@ -66,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     root = str(Path(__file__).resolve().parents[1])
     sys.path.insert(0, root)
+    from station.dynamo_local import local_dynamo_in_child_process
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     import datetime as dt
     import hashlib
@@ -116,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.in_process:
             endpoint_url = stack.enter_context(LocalDynamo()).endpoint_url
         else:
-            endpoint_url = stack.enter_context(_child_server())
+            endpoint_url = stack.enter_context(local_dynamo_in_child_process())
         table = f"bench-allowlist-{uuid.uuid4().hex[:8]}"
         ddb = boto3.session.Session().client("dynamodb", endpoint_url=endpoint_url)
         create_allowlist_table(ddb, table)
@@ -234,23 +226,6 @@ def main(argv: list[str] | None = None) -> int:
         f"p99 target 50 ms: {'met' if _percentile(allow_ms, 99) <= 50 else 'NOT met'}"
     )
     return 0
-
-
-@contextlib.contextmanager
-def _child_server():  # type: ignore[no-untyped-def]
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    urls, stop = ctx.Queue(), ctx.Event()
-    process = ctx.Process(target=_serve, args=(urls, stop), daemon=True)
-    process.start()
-    try:
-        yield urls.get(timeout=60)
-    finally:
-        stop.set()
-        process.join(timeout=10)
-        if process.is_alive():
-            process.terminate()
 
 
 if __name__ == "__main__":

@@ -23,9 +23,11 @@ data outlives ``stop()``. Use unique table names.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from station.errors import StationError
@@ -351,3 +353,30 @@ def create_allowlist_table(
             code="DYNAMO_UNAVAILABLE",
             hint="Check the DynamoDB endpoint, region and credentials.",
         ) from exc
+
+
+def _serve_until_stopped(urls: Any, stop: Any) -> None:
+    with LocalDynamo() as server:
+        urls.put(server.endpoint_url)
+        stop.wait()
+
+
+@contextlib.contextmanager
+def local_dynamo_in_child_process() -> Iterator[str]:
+    """A LocalDynamo in a process of its own (yields its endpoint URL).
+
+    Benchmarks use it so the server does not share the GIL with the code they measure.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    urls, stop = context.Queue(), context.Event()
+    process = context.Process(target=_serve_until_stopped, args=(urls, stop), daemon=True)
+    process.start()
+    try:
+        yield urls.get(timeout=60)
+    finally:
+        stop.set()
+        process.join(timeout=10)
+        if process.is_alive():
+            process.terminate()
