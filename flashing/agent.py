@@ -7,12 +7,21 @@ import time
 from dataclasses import dataclass
 
 from .board import Board, BoardIdentity, ClaimBundle, ClaimObject
-from .errors import BoardRefused, BoardTimeout, FrameError, ProtocolError, UnsupportedBoard
+from .errors import BoardRefused, BoardTimeout, FrameError, ProtocolError
 from .frames import Frame, encode_frame
 from .protocol import (
+    BUSY_ATTEMPTS,
+    BUSY_BACKOFF_SECONDS,
+    COMMAND_LIMIT_SECONDS,
+    KEYGEN_LIMIT_SECONDS,
     MAX_CHUNK,
     MAX_ENCODED_FRAME,
+    MAX_PAYLOAD,
+    MIN_MAX_PAYLOAD,
     PROTOCOL_VERSIONS,
+    QUIET_GAP_SECONDS,
+    RETRY_SPACING_SECONDS,
+    VERSION_NAMES,
     Command,
     FrameType,
     Hello,
@@ -43,8 +52,17 @@ class AgentTimeouts:
     """Seconds to wait for an answer after the request is sent (wire time is added)."""
     retries: int = 3
     """Retransmissions of one request after a timeout or a corrupt answer."""
-    keygen: float = 60.0
+    keygen: float = KEYGEN_LIMIT_SECONDS
     """Upper bound for KEYGEN, however many PROGRESS frames arrive."""
+    command: float = COMMAND_LIMIT_SECONDS
+    """Upper bound for any other command, however many PROGRESS frames arrive."""
+    spacing: float = RETRY_SPACING_SECONDS
+    """Least time between two sends of one request (a burst of noise must not use up every try)."""
+    quiet: float = QUIET_GAP_SECONDS
+    """After a damaged frame, the line must be quiet this long (plus 32 byte times) before a retransmission."""
+    busy_backoff: float = BUSY_BACKOFF_SECONDS
+    """Wait after a BUSY answer before asking again (as a new request, new seq)."""
+    busy_attempts: int = BUSY_ATTEMPTS
 
 
 class AgentBoard(Board):
@@ -61,6 +79,7 @@ class AgentBoard(Board):
         self._timeouts = timeouts or AgentTimeouts()
         self._seq = random.randrange(256) if first_seq is None else first_seq & 0xFF
         self._max_chunk = MAX_CHUNK
+        self._max_payload = MAX_PAYLOAD
         self.hello: Hello | None = None
 
     @classmethod
@@ -75,16 +94,22 @@ class AgentBoard(Board):
 
     def identify(self) -> BoardIdentity:
         self._transport.discard_input()
-        payload = bytes([PROTOCOL_VERSIONS[0], PROTOCOL_VERSIONS[-1]])
-        answer = self._request(Command.HELLO, payload)
+        low, high = PROTOCOL_VERSIONS[0], PROTOCOL_VERSIONS[-1]
+        self._max_payload = MAX_PAYLOAD
+        answer = self._request(Command.HELLO, bytes([low, high]))
         hello = _parse(Hello.unpack, answer, "HELLO")
-        if hello.version not in PROTOCOL_VERSIONS:
-            raise UnsupportedBoard(f"board chose protocol version {hello.version}, station speaks {PROTOCOL_VERSIONS}")
-        if hello.max_payload < 64:
-            raise ProtocolError(f"board accepts only {hello.max_payload}-byte payloads; at least 64 are required")
+        if not low <= hello.version <= high:
+            raise ProtocolError(f"board chose protocol version {hello.version}, outside the asked range {low}..{high}")
+        least = MIN_MAX_PAYLOAD[hello.version]
+        if not least <= hello.max_payload <= MAX_PAYLOAD:
+            raise ProtocolError(
+                f"board announced max_payload {hello.max_payload}; version {VERSION_NAMES[hello.version]} "
+                f"requires {least}..{MAX_PAYLOAD}"
+            )
+        self._max_payload = hello.max_payload
         self._max_chunk = min(MAX_CHUNK, hello.max_payload - 5)
         self.hello = hello
-        return BoardIdentity(model=hello.model, firmware=hello.firmware, protocol=f"agent/{hello.version}")
+        return BoardIdentity(model=hello.model, firmware=hello.firmware, protocol=protocol_label(hello.version))
 
     def read_serial(self) -> str:
         answer = self._request(Command.READ_SERIAL)
@@ -105,8 +130,16 @@ class AgentBoard(Board):
         return digests
 
     def generate_csr(self, common_name: str) -> bytes:
+        request = pack_str8(common_name)
+        if len(request) > self._max_payload:
+            raise ProtocolError(
+                f"GET_CSR for a {len(request) - 1}-byte name needs {len(request)} payload bytes; "
+                f"the board accepts {self._max_payload}",
+                code="BOARD_PAYLOAD_LIMIT",
+                hint="The serial is too long for this board's firmware. Set the board aside for engineering.",
+            )
         public_key = self._request(Command.KEYGEN, bytes([KeyType.EC_P256]), long_running=True)
-        csr = self._request(Command.GET_CSR, pack_str8(common_name))
+        csr = self._request(Command.GET_CSR, request)
         if not csr:
             raise ProtocolError("board returned an empty CSR")
         if not public_key or public_key not in csr:
@@ -135,22 +168,42 @@ class AgentBoard(Board):
     def _request(self, command: Command, payload: bytes = b"", *, long_running: bool = False) -> bytes:
         """Send one request and return its ANSWER payload.
 
-        The same bytes (same seq) are retransmitted after a timeout or a
-        corrupt answer; the board replays its cached answer to a repeated
-        seq, so a retransmission never executes a command twice.
+        A BUSY error answer is asked again after a pause as a new request (new seq): the
+        same seq would only fetch the remembered BUSY (docs/protocol.md, section 3).
+        """
+        for attempt in range(1, self._timeouts.busy_attempts + 1):
+            try:
+                return self._exchange(command, payload, long_running=long_running)
+            except BoardRefused as refusal:
+                if refusal.board_code != "BUSY" or attempt == self._timeouts.busy_attempts:
+                    raise
+            time.sleep(self._timeouts.busy_backoff)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _exchange(self, command: Command, payload: bytes, *, long_running: bool) -> bytes:
+        """One request, with up to ``retries`` retransmissions of the same bytes (same seq).
+
+        The board replays its remembered answer to a repeated seq, so a retransmission
+        never executes a command twice. A try ends early on a damaged frame only once the
+        line has been quiet and ``spacing`` has passed since the send; the last try always
+        waits its whole patience, so a late good answer still counts.
         """
         self._seq = (self._seq + 1) & 0xFF
         frame = encode_frame(FrameType.REQUEST, self._seq, command, payload)
-        wire_time = (len(frame) + MAX_ENCODED_FRAME + 2) * 10 / self._transport.baudrate
+        byte_time = 10 / self._transport.baudrate
+        patience = self._timeouts.answer + (len(frame) + MAX_ENCODED_FRAME + 2) * byte_time
+        # The limit covers all tries together ("the host gives up after 60 s whatever PROGRESS
+        # frames came"), not each try on its own.
+        limit = time.monotonic() + (self._timeouts.keygen if long_running else max(self._timeouts.command, patience))
+        sends = 1 + self._timeouts.retries
         corrupt = 0
-        # A long command's limit covers all tries together ("the host gives up after 60 s
-        # whatever PROGRESS frames came"), not each try on its own.
-        limit = time.monotonic() + self._timeouts.keygen if long_running else None
         tries = 0
-        while tries < 1 + self._timeouts.retries and (limit is None or time.monotonic() < limit):
+        while tries < sends and time.monotonic() < limit:
             tries += 1
+            sent_at = time.monotonic()
             self._transport.send(b"\x00" + frame)
-            answer, corrupt_seen = self._await_answer(command, self._timeouts.answer + wire_time, limit)
+            early = tries < sends
+            answer, corrupt_seen = self._await_answer(command, patience, limit, sent_at, byte_time, early)
             corrupt += corrupt_seen
             if answer is not None:
                 return self._unwrap(command, answer)
@@ -158,37 +211,44 @@ class AgentBoard(Board):
             raise FrameError(f"{command.name}: {corrupt} corrupt answer(s), no good one after {tries} tries")
         raise BoardTimeout(f"{command.name}: no answer after {tries} tries")
 
-    def _await_answer(self, command: Command, patience: float, limit: float | None) -> tuple[Frame | None, int]:
+    def _await_answer(
+        self, command: Command, patience: float, limit: float, sent_at: float, byte_time: float, end_on_damage: bool
+    ) -> tuple[Frame | None, int]:
         """Wait for the answer to the current seq; return it (or None) and how many corrupt frames came.
 
-        PROGRESS frames restart the wait, but never past ``limit`` (monotonic) when one is given.
+        PROGRESS frames restart the wait, but never past ``limit`` (monotonic).
         """
-        now = time.monotonic()
-        deadline = now + patience
-        hard_deadline = now + patience if limit is None else limit
+        deadline = sent_at + patience
+        quiet = self._timeouts.quiet + 32 * byte_time
         corrupt = 0
         while True:
-            items = self._transport.receive(min(deadline, hard_deadline))
-            if not items:
+            wait_until = min(deadline, limit)
+            if corrupt and end_on_damage:
+                last_byte = getattr(self._transport, "last_byte_at", 0.0)
+                wait_until = min(wait_until, max(sent_at + self._timeouts.spacing, last_byte + quiet))
+            if time.monotonic() >= wait_until:
                 return None, corrupt
-            for item in items:
+            for item in self._transport.receive(wait_until):
                 if isinstance(item, FrameError):
                     corrupt += 1
                     continue
                 if item.seq != self._seq or item.cmd != command or item.type == FrameType.REQUEST:
-                    continue  # a stale answer to an earlier request, or our own echo
+                    continue  # an answer to an earlier request, or our own echo
                 if item.type == FrameType.PROGRESS:
                     deadline = time.monotonic() + patience
                     continue
                 return item, corrupt
-            if corrupt:
-                return None, corrupt
 
     def _unwrap(self, command: Command, frame: Frame) -> bytes:
         if frame.type == FrameType.ERROR:
             board_code, text = _parse(unpack_error, frame.payload, command.name)
             raise BoardRefused(board_code, text, command=command.name)
         return frame.payload
+
+
+def protocol_label(version: int) -> str:
+    """``agent/1`` for a 1.0 board (as before 1.1), ``agent/1.1`` for version byte 2."""
+    return "agent/1" if version == 1 else f"agent/{VERSION_NAMES.get(version, str(version))}"
 
 
 def _parse(parser, data, what):  # type: ignore[no-untyped-def]

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 from . import cobs
 from .errors import FrameError, FrameTooLong
-from .protocol import CRC_SIZE, HEADER_SIZE, MAX_ENCODED_FRAME, MAX_PAYLOAD, FrameType
+from .protocol import (
+    CRC_SIZE,
+    HEADER_SIZE,
+    MAX_ENCODED_FRAME,
+    MAX_PAYLOAD,
+    FrameType,
+    is_board_text,
+)
 
 DELIMITER = b"\x00"
 
@@ -68,11 +75,17 @@ class FrameDecoder:
     :class:`FrameError` (returned, not raised) for every bad one. Bytes beyond
     the longest legal frame are discarded up to the next delimiter, so a board
     that never sends 0x00 cannot make the buffer grow.
+
+    A chunk made only of printable ASCII, TAB, CR and LF is board output (a log
+    line, a boot banner): it is counted in ``text_chunks`` and dropped without an
+    error, so logs never look like a damaged answer (protocol 1.1, section 2).
     """
 
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._overflowed = False
+        self._text = True
+        self.text_chunks = 0
 
     @property
     def buffered(self) -> int:
@@ -81,6 +94,7 @@ class FrameDecoder:
     def reset(self) -> None:
         self._buffer.clear()
         self._overflowed = False
+        self._text = True
 
     def feed(self, data: bytes) -> list[Frame | FrameError]:
         results: list[Frame | FrameError] = []
@@ -96,24 +110,33 @@ class FrameDecoder:
         return results
 
     def _append(self, chunk: bytes, results: list[Frame | FrameError]) -> None:
+        if chunk and self._text and not is_board_text(chunk):
+            self._text = False
         if self._overflowed:
             return
         room = MAX_ENCODED_FRAME - len(self._buffer)
         if len(chunk) > room:
             self._buffer.clear()
             self._overflowed = True
-            results.append(FrameTooLong(f"more than {MAX_ENCODED_FRAME} bytes without a frame delimiter"))
+            if not self._text:
+                results.append(FrameTooLong(f"more than {MAX_ENCODED_FRAME} bytes without a frame delimiter"))
             return
         self._buffer += chunk
 
     def _close_frame(self, results: list[Frame | FrameError]) -> None:
+        text, self._text = self._text, True
         if self._overflowed:
             self._overflowed = False
+            if text:
+                self.text_chunks += 1
             return
         if not self._buffer:
             return  # an empty frame: a leading delimiter that resynchronises the link
         encoded = bytes(self._buffer)
         self._buffer.clear()
+        if text:
+            self.text_chunks += 1
+            return
         try:
             results.append(decode_body(encoded))
         except FrameError as exc:

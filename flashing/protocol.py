@@ -1,4 +1,4 @@
-"""Constants and payload layouts of the reference agent protocol, version 1.
+"""Constants and payload layouts of the reference agent protocol (1.0 and 1.1).
 
 ``docs/protocol.md`` is the specification; this module is its vocabulary. Both
 the station's driver and the simulated board import it, so a change here is a
@@ -12,8 +12,15 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
-PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
-"""Protocol versions this station speaks, oldest first."""
+PROTOCOL_VERSIONS: tuple[int, ...] = (1, 2)
+"""Protocol versions this station speaks, oldest first (the HELLO version byte)."""
+
+VERSION_NAMES: dict[int, str] = {1: "1.0", 2: "1.1"}
+"""The published name of each HELLO version byte: byte 2 is protocol 1.1."""
+
+MIN_MAX_PAYLOAD: dict[int, int] = {1: 64, 2: 128}
+"""The smallest max_payload a board may announce, per version. 1.1 raised it to 128 so that
+GET_CSR for a 64-character serial (65 bytes) always fits."""
 
 MAX_PAYLOAD = 1024
 """Largest payload of any frame, in bytes."""
@@ -32,6 +39,33 @@ CHUNK_HEADER = 5  # object id + offset
 MAX_CHUNK = MAX_PAYLOAD - CHUNK_HEADER
 MAX_SERIAL_LENGTH = 64
 MAX_ERROR_TEXT = 120
+MAX_CSR = 1024
+
+KEYGEN_LIMIT_SECONDS = 60.0
+"""However many PROGRESS frames come, the host gives up on KEYGEN after this."""
+COMMAND_LIMIT_SECONDS = 10.0
+"""However many PROGRESS frames come, the host gives up on any other command after this (1.1)."""
+RETRY_SPACING_SECONDS = 0.1
+"""1.1: a retransmission is never sent sooner than this after the previous send."""
+QUIET_GAP_SECONDS = 0.02
+"""1.1: after a damaged frame the host waits until the line was quiet this long (plus 32 byte times)."""
+BUSY_BACKOFF_SECONDS = 0.2
+"""1.1: after a BUSY error answer the host waits this long, then sends the request again with a new seq."""
+BUSY_ATTEMPTS = 10
+
+
+def is_printable(text: str) -> bool:
+    """Printable ASCII as the spec means it: 0x20 (space) to 0x7E."""
+    return all(0x20 <= ord(ch) <= 0x7E for ch in text)
+
+
+def is_board_text(chunk: bytes) -> bool:
+    """True for a chunk between delimiters that is board output (logs), not a damaged frame.
+
+    A frame always holds binary bytes (its length field and CRC); log text is printable ASCII
+    with TAB, CR and LF. A damaged frame that happens to be all text is a chance the spec accepts.
+    """
+    return bool(chunk) and all(0x20 <= b <= 0x7E or b in (0x09, 0x0A, 0x0D) for b in chunk)
 
 
 class FrameType(enum.IntEnum):

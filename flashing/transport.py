@@ -14,6 +14,8 @@ class SerialTransport(SerialPort):
     def __init__(self, port: str, *, baudrate: int = 115200) -> None:
         super().__init__(port, baudrate=baudrate)
         self._decoder = FrameDecoder()
+        self.last_byte_at = 0.0
+        """Monotonic time the last byte arrived: the driver waits for a quiet line before it retransmits."""
 
     def receive(self, deadline: float) -> list[Frame | FrameError]:
         """Wait until at least one frame (good or bad) arrives or ``deadline`` (monotonic) passes."""
@@ -23,6 +25,7 @@ class SerialTransport(SerialPort):
                 return []
             data = self.read(min(remaining, READ_SLICE_SECONDS))
             if data:
+                self.last_byte_at = time.monotonic()
                 items = self._decoder.feed(data)
                 if items:
                     return items

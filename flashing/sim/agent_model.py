@@ -19,6 +19,7 @@ from ..frames import Frame, encode_frame
 from ..protocol import (
     MAX_OBJECT_SIZE,
     MAX_PAYLOAD,
+    MAX_SERIAL_LENGTH,
     PROTOCOL_VERSIONS,
     Command,
     ErrorCode,
@@ -28,6 +29,7 @@ from ..protocol import (
     ObjectDigest,
     ObjectId,
     PayloadError,
+    is_printable,
     pack_error,
     unpack_str8,
 )
@@ -36,8 +38,8 @@ from .keys import reused_key
 
 DEFAULT_STORAGE_CAPACITY = 3 * MAX_OBJECT_SIZE
 FULL_STORAGE_CAPACITY = 1024
-
-
+WRITES = frozenset({Command.WRITE_BEGIN, Command.WRITE_CHUNK, Command.WRITE_END, Command.KEYGEN})
+"""Commands that change what the board stores: a write-protected board refuses them after COMMIT."""
 
 class BoardRefusal(Exception):
     def __init__(self, code: ErrorCode, text: str = ""):
@@ -70,10 +72,19 @@ class AgentBoardModel:
         firmware: str = "1.4.0-sim",
         faults: FaultSet | None = None,
         storage_capacity: int | None = None,
+        versions: tuple[int, ...] = PROTOCOL_VERSIONS,
+        max_payload: int = MAX_PAYLOAD,
+        write_protect: bool = False,
     ) -> None:
+        """``versions`` are the HELLO version bytes the board speaks: ``(1,)`` is a protocol 1.0
+        board as it was before 1.1 (no session rule, no payload limit check)."""
         self.serial = serial
         self.model = model
         self.firmware = firmware
+        self.versions = versions
+        self.max_payload = max_payload
+        self.write_protect = write_protect
+        self.version: int | None = None
         self.faults = faults or FaultSet()
         self.state = BoardState()
         self.storage_capacity = storage_capacity or (
@@ -83,11 +94,16 @@ class AgentBoardModel:
         self._csr_cache: tuple[str, bytes] | None = None
         self._last: tuple[int, int, bytes] | None = None  # seq, cmd, encoded answer
 
+    @property
+    def speaks_1_1(self) -> bool:
+        return max(self.versions) >= 2
+
     def is_repeat(self, frame: Frame) -> bool:
         return (
             frame.cmd != Command.HELLO
             and self._last is not None
             and self._last[:2] == (frame.seq, frame.cmd)
+            and not self.faults.has("replay-broken")
         )
 
     def handle(self, frame: Frame) -> bytes:
@@ -113,7 +129,16 @@ class AgentBoardModel:
     # -- commands ---------------------------------------------------------
 
     def _execute(self, cmd: int, payload: bytes) -> bytes:
-        if cmd in Command._value2member_map_ and self.faults.at("refuse", Command(cmd)):
+        """Checks in the order of docs/protocol.md section 4.2 (error precedence)."""
+        known = cmd in Command._value2member_map_
+        if not known:
+            raise BoardRefusal(ErrorCode.UNKNOWN_COMMAND, f"command 0x{cmd:02X}")
+        if self.speaks_1_1 and cmd != Command.HELLO:
+            if self.version is None:
+                raise BoardRefusal(ErrorCode.BAD_STATE, "no session: send HELLO first")
+            if len(payload) > self.max_payload:
+                raise BoardRefusal(ErrorCode.BAD_REQUEST, f"payload above max_payload {self.max_payload}")
+        if self.faults.at("refuse", Command(cmd)):
             raise BoardRefusal(ErrorCode.REFUSED, "refused by board policy")
         handler = {
             Command.HELLO: self._hello,
@@ -125,20 +150,29 @@ class AgentBoardModel:
             Command.KEYGEN: self._keygen,
             Command.GET_CSR: self._get_csr,
             Command.COMMIT: self._commit,
-        }.get(cmd)  # type: ignore[call-overload]
-        if handler is None:
-            raise BoardRefusal(ErrorCode.UNKNOWN_COMMAND, f"command 0x{cmd:02X}")
+        }[Command(cmd)]
         return handler(payload)
+
+    def _write(self, cmd: Command) -> None:
+        """A write after COMMIT: refused by a write-protected board, else it clears the commit (1.1)."""
+        if not self.state.committed:
+            return
+        if self.write_protect:
+            raise BoardRefusal(ErrorCode.REFUSED, "write-protected after COMMIT")
+        if cmd in (Command.WRITE_BEGIN, Command.KEYGEN):
+            self.state.committed = False
 
     def _hello(self, payload: bytes) -> bytes:
         if len(payload) != 2:
             raise PayloadError("HELLO takes 2 bytes")
         low, high = payload
-        usable = [v for v in PROTOCOL_VERSIONS if low <= v <= high]
+        usable = [v for v in self.versions if low <= v <= high]
         if not usable:
-            raise BoardRefusal(ErrorCode.UNSUPPORTED, f"board speaks versions {list(PROTOCOL_VERSIONS)}")
+            raise BoardRefusal(ErrorCode.UNSUPPORTED, f"board speaks versions {list(self.versions)}")
         self._uploads.clear()
-        return Hello(max(usable), MAX_PAYLOAD, self.model, self.firmware).pack()
+        self.version = max(usable)
+        chosen = high + 1 if self.faults.has("version-outside") else self.version
+        return Hello(chosen, self.max_payload, self.model, self.firmware).pack()
 
     def _read_serial(self, payload: bytes) -> bytes:
         _expect_empty(payload)
@@ -153,6 +187,7 @@ class AgentBoardModel:
         expected = ObjectDigest.unpack(payload[1:])
         if expected.size == 0 or expected.size > MAX_OBJECT_SIZE:
             raise BoardRefusal(ErrorCode.BAD_REQUEST, f"object size {expected.size} outside 1..{MAX_OBJECT_SIZE}")
+        self._write(Command.WRITE_BEGIN)
         others = sum(len(v) for k, v in self.state.objects.items() if k != obj)
         if others + expected.size > self.storage_capacity:
             raise BoardRefusal(ErrorCode.STORAGE_FULL, f"{self.storage_capacity - others} bytes free")
@@ -165,6 +200,7 @@ class AgentBoardModel:
         obj = _object_id(payload[0])
         (offset,) = struct.unpack_from(">I", payload, 1)
         data = payload[5:]
+        self._write(Command.WRITE_CHUNK)
         upload = self._uploads.get(obj)
         if upload is None:
             raise BoardRefusal(ErrorCode.BAD_STATE, "no WRITE_BEGIN for this object")
@@ -177,6 +213,7 @@ class AgentBoardModel:
         if len(payload) != 1:
             raise PayloadError("WRITE_END takes 1 byte")
         obj = _object_id(payload[0])
+        self._write(Command.WRITE_END)
         upload = self._uploads.pop(obj, None)
         if upload is None:
             raise BoardRefusal(ErrorCode.BAD_STATE, "no upload in progress for this object")
@@ -200,6 +237,7 @@ class AgentBoardModel:
     def _keygen(self, payload: bytes) -> bytes:
         if payload != bytes([KeyType.EC_P256]):
             raise BoardRefusal(ErrorCode.UNSUPPORTED, "only EC P-256 (0x01)")
+        self._write(Command.KEYGEN)
         if self.faults.has("keygen-fail"):
             raise BoardRefusal(ErrorCode.KEYGEN_FAILED, "entropy source not ready")
         key = reused_key() if self.faults.has("reuse-key") else ec.generate_private_key(ec.SECP256R1())
@@ -211,7 +249,7 @@ class AgentBoardModel:
 
     def _get_csr(self, payload: bytes) -> bytes:
         common_name, end = unpack_str8(payload)
-        if end != len(payload) or not common_name or len(common_name) > 64 or not common_name.isprintable():
+        if end != len(payload) or not common_name or len(common_name) > MAX_SERIAL_LENGTH or not is_printable(common_name):
             raise BoardRefusal(ErrorCode.BAD_REQUEST, "CN must be 1..64 printable characters")
         if self.state.device_key is None:
             raise BoardRefusal(ErrorCode.BAD_STATE, "no device key: send KEYGEN first")

@@ -6,7 +6,7 @@ import os
 import time
 
 from ..frames import Frame, FrameDecoder, FrameError
-from ..protocol import Command, FrameType
+from ..protocol import PROTOCOL_VERSIONS, Command, FrameType
 from .agent_model import AgentBoardModel
 from .device import SimulatedDevice
 from .faults import FaultSet
@@ -15,6 +15,7 @@ from .links import Link, LinkClosed, PtyLink, TcpLink
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
 PROGRESS_INTERVAL = 0.5
 TX_SLICE = 16
+SLOW_ANSWER_SECONDS = 0.8
 
 
 class WireClock:
@@ -54,9 +55,16 @@ class SimulatedBoard(SimulatedDevice):
         keygen_ms: float = 0.0,
         faults: FaultSet | list[str] | None = None,
         model: AgentBoardModel | None = None,
+        logs: bool = False,
+        versions: tuple[int, ...] = PROTOCOL_VERSIONS,
+        write_protect: bool = False,
     ) -> None:
+        """``logs``: print a log line after every answer, ended by 0x00 as protocol 1.1 requires.
+        ``versions=(1,)`` makes a protocol 1.0 board."""
         fault_set = faults if isinstance(faults, FaultSet) else FaultSet(faults or [])
-        self.model = model or AgentBoardModel(serial, faults=fault_set)
+        self.model = model or AgentBoardModel(
+            serial, faults=fault_set, versions=versions, write_protect=write_protect
+        )
         self.faults = self.model.faults
         self.link = link or PtyLink()
         self.port = self.link.port
@@ -64,6 +72,7 @@ class SimulatedBoard(SimulatedDevice):
         self.keygen_seconds = keygen_ms / 1000.0
         self.clock = WireClock(baud)
         self.requests_seen: list[Command | int] = []
+        self.logs = logs
         self._stalled = False
         super().__init__(f"sim-board-{serial}")
 
@@ -102,11 +111,17 @@ class SimulatedBoard(SimulatedDevice):
             self._emulate_keygen(request)
         answer = self.model.handle(request)
         if isinstance(command, Command):
+            if self.faults.at("slow", command):
+                time.sleep(SLOW_ANSWER_SECONDS)
             if self.faults.at("garbage", command):
                 answer = os.urandom(len(answer)).replace(b"\x00", b"\x01") + b"\x00"
             elif self.faults.at("corrupt", command) or self.faults.at("corrupt-once", command):
                 answer = _flip_one_byte(answer)
         self.clock.send(self.link, answer)
+        if self.faults.has("chatter"):
+            self.clock.send(self.link, f"I (prov) answered 0x{request.cmd:02x}\r\n".encode())
+        elif self.logs:
+            self.clock.send(self.link, f"I (prov) answered 0x{request.cmd:02x}\r\n".encode() + b"\x00")
         return True
 
     def _emulate_keygen(self, request: Frame) -> None:

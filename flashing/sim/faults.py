@@ -17,6 +17,13 @@ in lower case (``hello``, ``read_serial``, ``write_begin``, ``write_chunk``,
     bad-signature    the CSR's signature does not verify
     bad-digest       READ_DIGEST reports a digest other than the stored one (a lying board)
     bad-serial       the board reports a malformed serial number
+
+Faults against the rules of protocol 1.1, for the conformance checker (``flashing.conformance``)::
+
+    slow@X           the board answers X after 0.8 s with no PROGRESS frame (breaks the 500 ms rule)
+    replay-broken    a retransmission (same seq and cmd) is executed again instead of replayed
+    version-outside  HELLO answers with a version above the asked range
+    chatter          after every answer the board prints a log line NOT ended by 0x00
 """
 
 from __future__ import annotations
@@ -26,10 +33,13 @@ from dataclasses import dataclass
 
 from ..protocol import Command
 
-STEP_KINDS = frozenset({"drop", "stall", "corrupt", "corrupt-once", "garbage", "refuse"})
+STEP_KINDS = frozenset({"drop", "stall", "corrupt", "corrupt-once", "garbage", "refuse", "slow"})
 PLAIN_KINDS = frozenset(
-    {"storage-full", "keygen-fail", "wrong-cn", "reuse-key", "bad-signature", "bad-digest", "bad-serial"}
-)
+    {
+        "storage-full", "keygen-fail", "wrong-cn", "reuse-key", "bad-signature", "bad-digest", "bad-serial",
+        "replay-broken", "version-outside", "chatter",
+    }
+)  # fmt: skip
 STEPS = {command.name.lower(): command for command in Command}
 
 

@@ -93,7 +93,7 @@ def test_clean_exchange_over_a_pty(sim_board, open_driver, claim_bundle):
     driver = open_driver(board.port)
     result = exchange(driver, claim_bundle)
 
-    assert result["identity"].protocol == "agent/1"
+    assert result["identity"].protocol == "agent/1.1"
     assert (result["identity"].model, result["identity"].firmware) == ("SIM-AGENT-1", "1.4.0-sim")
     assert result["serial"] == "SN0000042"
     assert result["digests"] == expected_digests(claim_bundle)
@@ -163,7 +163,7 @@ def test_reconnecting_to_the_same_board_starts_a_new_session(sim_board, open_dri
     exchange(first, claim_bundle)
     first.close()
     second = open_driver(board.port)
-    assert second.identify().protocol == "agent/1"
+    assert second.identify().protocol == "agent/1.1"
     assert second.read_digests() == expected_digests(claim_bundle)  # the board's flash survived
 
 
@@ -172,6 +172,7 @@ def test_reconnecting_to_the_same_board_starts_a_new_session(sim_board, open_dri
 COVERED_KINDS = {
     "drop", "stall", "corrupt", "corrupt-once", "garbage", "refuse",
     "storage-full", "keygen-fail", "wrong-cn", "reuse-key", "bad-signature", "bad-digest", "bad-serial",
+    "slow", "replay-broken", "version-outside", "chatter",
 }  # fmt: skip
 
 
@@ -323,6 +324,62 @@ def test_bad_serial_is_returned_as_the_board_sends_it(sim_board, open_driver, cl
     serial = driver.read_serial()
     assert serial != "SN0000001"
     assert not serial.isalnum()  # malformed: the station's validation must catch it
+
+
+def test_an_answer_slower_than_500_ms_is_still_taken_within_the_host_s_patience(
+    sim_board, open_driver, claim_bundle
+):
+    board = sim_board("SN0000001", faults=["slow@read_serial"])
+    driver = open_driver(board.port, timeouts=AgentTimeouts(answer=1.0, retries=2, keygen=10.0))
+    result = exchange(driver, claim_bundle)
+    assert result["serial"] == "SN0000001"
+    assert board.requests_seen.count(Command.READ_SERIAL) == 1
+
+
+def test_a_board_that_executes_a_retransmitted_write_end_again_fails_with_bad_state(
+    sim_board, open_driver, claim_bundle
+):
+    board, result, error, _ = run_with_fault_set(
+        sim_board, open_driver, claim_bundle, ["replay-broken", "corrupt-once@write_end"]
+    )
+    assert isinstance(error, BoardRefused) and error.code == "BOARD_BAD_STATE"
+
+
+def test_a_version_outside_the_asked_range_is_a_protocol_error(sim_board, open_driver, claim_bundle):
+    board, result, error, _ = run_with_fault(sim_board, open_driver, claim_bundle, "version-outside")
+    assert error is not None and error.code == "BOARD_PROTOCOL"
+    assert "outside the asked range" in error.message
+
+
+def test_logs_not_ended_by_a_delimiter_damage_every_answer_after_them(sim_board, open_driver, claim_bundle):
+    board, result, error, _ = run_with_fault(sim_board, open_driver, claim_bundle, "chatter")
+    assert isinstance(error, FrameError) and error.code == "BOARD_FRAME_CORRUPT"
+    assert board.requests_seen[-1] == Command.READ_SERIAL
+
+
+def test_logs_ended_by_a_delimiter_do_not_disturb_the_exchange(sim_board, open_driver, claim_bundle):
+    board = sim_board("SN0000001", logs=True)
+    result = exchange(open_driver(board.port), claim_bundle)
+    assert result["digests"] == expected_digests(claim_bundle)
+    assert board.requests_seen.count(Command.WRITE_CHUNK) == 4  # not one retransmission
+
+
+def test_a_1_0_board_still_provisions_with_the_1_1_driver(sim_board, open_driver, claim_bundle):
+    board = sim_board("SN0000010", versions=(1,))
+    result = exchange(open_driver(board.port), claim_bundle)
+    assert result["identity"].protocol == "agent/1"
+    assert result["digests"] == expected_digests(claim_bundle)
+    assert board.model.state.committed
+
+
+def run_with_fault_set(sim_board, open_driver, bundle: ClaimBundle, faults: list[str]):
+    board = sim_board("SN0000001", faults=faults)
+    driver = open_driver(board.port)
+    start = time.monotonic()
+    try:
+        return board, exchange(driver, bundle), None, time.monotonic() - start
+    except Exception as exc:  # noqa: BLE001 - handed to the test to check its type
+        return board, None, exc, time.monotonic() - start
 
 
 # -- ports, unplugging, flooding --------------------------------------------------------

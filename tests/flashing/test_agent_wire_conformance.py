@@ -36,8 +36,8 @@ FAST = AgentTimeouts(answer=0.2, retries=2, keygen=10.0)
 DOC = {
     name: bytes.fromhex(hexes)
     for name, hexes in {
-        "hello_q": "00 04 51 10 01 08 02 01 01 4b e0 c3 ef 00",
-        "hello_a": "04 41 10 01 04 13 01 04 15 09 41 43 4d 45 2d 47 57 2d 32 05 31 2e 34 2e 30 b8 8a d6 d5 00",
+        "hello_q": "00 04 51 10 01 08 02 01 02 d2 e9 92 55 00",
+        "hello_a": "04 41 10 01 04 13 02 04 15 09 41 43 4d 45 2d 47 57 2d 32 05 31 2e 34 2e 30 1b dc 50 7c 00",
         "serial_q": "00 04 51 11 02 01 05 28 70 f5 f2 00",
         "serial_a": "04 41 11 02 10 0a 09 53 4e 30 30 30 31 32 33 34 e1 df 30 c7 00",
         "keygen_q": "00 04 51 17 20 07 01 01 6a fe 9f 8a 00",

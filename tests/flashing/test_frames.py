@@ -234,10 +234,23 @@ def test_decoder_ignores_leading_and_repeated_delimiters():
     ]
 
 
-def test_decoder_reports_garbage_as_frame_error_and_resyncs_at_next_delimiter():
-    results = FrameDecoder().feed(b"boot: ACME loader 2.1\r\n\x00" + STREAM)
+def test_decoder_reports_binary_garbage_as_frame_error_and_resyncs_at_next_delimiter():
+    results = FrameDecoder().feed(b"\x85\xfe\x03 noise\x00" + STREAM)
     assert isinstance(results[0], FrameError)
     assert results[1:] == FRAMES
+
+
+def test_decoder_drops_board_text_ended_by_a_delimiter_without_an_error():
+    decoder = FrameDecoder()
+    assert decoder.feed(b"boot: ACME loader 2.1\r\n\tok\x00" + STREAM) == FRAMES
+    assert decoder.text_chunks == 1
+
+
+def test_decoder_drops_a_log_longer_than_a_frame_silently_and_keeps_the_next_frame():
+    decoder = FrameDecoder()
+    log = b"I (1234) prov: " + b"x" * (2 * MAX_ENCODED_FRAME) + b"\r\n"
+    assert decoder.feed(log + b"\x00" + STREAM) == FRAMES
+    assert decoder.text_chunks == 1
 
 
 def test_decoder_loses_a_frame_glued_to_garbage_but_recovers_with_the_next():
@@ -255,7 +268,7 @@ def test_decoder_returns_errors_instead_of_raising():
 
 def test_decoder_overflow_reports_frame_too_long_once_and_bounds_its_buffer():
     decoder = FrameDecoder()
-    results = decoder.feed(b"\x55" * (MAX_ENCODED_FRAME + 1))
+    results = decoder.feed(b"\x85" * (MAX_ENCODED_FRAME + 1))
     assert len(results) == 1 and isinstance(results[0], FrameTooLong)
     assert decoder.buffered <= MAX_ENCODED_FRAME
     for _ in range(20):  # 20 more frames' worth of noise: no new report, no growth

@@ -165,7 +165,7 @@ def test_doc_session_starts_at_seq_0x10_and_increments_by_one():
 def test_doc_payloads_say_what_the_text_says():
     by_cmd = {command_named_in(r.section): answers_to(r)[-1].frame for r in REQUESTS}
     hello = Hello.unpack(by_cmd[Command.HELLO].payload)
-    assert hello == Hello(1, 1024, "ACME-GW-2", "1.4.0")
+    assert hello == Hello(2, 1024, "ACME-GW-2", "1.4.0")
     assert unpack_str8(by_cmd[Command.READ_SERIAL].payload) == (DOC_SERIAL, 10)
     root = ObjectDigest.of(b"EXAMPLE ROOT CA\n")
     write_begin = next(r.frame for r in REQUESTS if r.frame.cmd == Command.WRITE_BEGIN)
@@ -314,7 +314,7 @@ def test_driver_identify_and_read_serial_send_the_doc_bytes():
     assert (identity.model, identity.firmware, identity.protocol) == (
         "ACME-GW-2",
         "1.4.0",
-        "agent/1",
+        "agent/1.1",
     )
     assert driver.read_serial() == DOC_SERIAL
     assert transport.sent == doc_requests(Command.HELLO, Command.READ_SERIAL)
