@@ -1,0 +1,701 @@
+"""Driver for Linux gateways that run AWS IoT Greengrass Core, over their serial console.
+
+The gateway's image holds the Greengrass nucleus, the fleet provisioning plugin
+(``aws.greengrass.FleetProvisioningByClaim``), ``openssl`` and a factory account.
+The station logs in on the console (:mod:`flashing.console`) and prepares the
+first boot::
+
+    identify         uname, model, OS release, tools (openssl, base64, sha256sum), required files
+    read_serial      device tree / DMI / a file / a command, as [greengrass] serial_source says
+    install_claim    what the board already holds (refused unless overridden), then root CA,
+                     claim certificate and claim key written in chunks with umask 077, mode 0600
+                     for the key, and each file's SHA-256 on the board compared with ours
+    read_digests     sha256sum of the three files
+    generate_csr     the board's openssl makes the device key (EC P-256 by default) and a CSR with
+                     CN = serial; only the CSR is read back: the device key never crosses the wire
+    commit           config.yaml for the nucleus with the plugin's parameters, read back and
+                     compared; sync; the station's marker; sync
+
+At first boot the installer runs with ``--init-config <config_path>
+--trusted-plugin <plugin jar>``; the plugin connects with the claim, calls
+CreateCertificateFromCsr with the CSR at ``csrPath`` and registers the thing with
+``templateParameters`` (the serial under ``serial_parameter``, which the
+pre-provisioning hook reads). ``docs/greengrass.md`` tells the whole story.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import hashlib
+import json
+import logging
+import posixpath
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+
+from .board import Board, BoardIdentity, ClaimBundle, ClaimObject
+from .console import DEFAULT_MAX_LINE, Framed, ShellSession
+from .errors import (
+    AlreadyProvisioned,
+    BoardDigestMismatch,
+    BoardError,
+    BoardPermissionDenied,
+    ClaimFileMissing,
+    ClaimFilesPresent,
+    CommandFailed,
+    ConfigReadbackMismatch,
+    DeviceKeyMissing,
+    DeviceKeyPresent,
+    DiskFull,
+    ImageIncomplete,
+    KeygenFailed,
+    NotLinux,
+    OpensslMissing,
+    ProtocolError,
+    ReadOnlyFilesystem,
+    SerialUnreadable,
+    ToolMissing,
+)
+from .serial_port import SerialPort
+
+__all__ = [
+    "KEY_TYPES",
+    "PLUGIN_NAME",
+    "PROTOCOL",
+    "GreengrassBoard",
+    "GreengrassSettings",
+    "render_config_yaml",
+]
+
+log = logging.getLogger(__name__)
+
+PROTOCOL = "linux-shell/1"
+PLUGIN_NAME = "aws.greengrass.FleetProvisioningByClaim"
+KEY_TYPES: dict[str, str] = {
+    "ec-p256": "-algorithm EC -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve",
+    "ec-p384": "-algorithm EC -pkeyopt ec_paramgen_curve:P-384 -pkeyopt ec_param_enc:named_curve",
+    "rsa-2048": "-algorithm RSA -pkeyopt rsa_keygen_bits:2048",
+    "rsa-3072": "-algorithm RSA -pkeyopt rsa_keygen_bits:3072",
+}
+"""``openssl genpkey`` options of each key type (OpenSSL 1.1 and 3.x)."""
+SERIAL_SOURCES = ("devicetree", "dmi", "file:", "command:")
+DEVICETREE_SERIAL = "/sys/firmware/devicetree/base/serial-number"
+DEVICETREE_MODEL = "/sys/firmware/devicetree/base/model"
+DMI_SERIAL = "/sys/class/dmi/id/product_serial"
+DMI_PRODUCT = "/sys/class/dmi/id/product_name"
+B64_PER_LINE_OVERHEAD = 220
+"""Characters of a chunk-writing line that are not base64 (paths, framing), to size chunks."""
+
+_PATH = re.compile(r"/[A-Za-z0-9._+/-]*")
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+")
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d")
+_NAME = re.compile(r"[A-Za-z0-9_=,@.+-]{1,128}")
+_PARAMETER = re.compile(r"[A-Za-z0-9_:.-]{1,64}")
+_SUBJECT_PART = re.compile(r"[A-Za-z]{1,8}=[A-Za-z0-9 ._@:-]+")
+_CN = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
+_OWNER = re.compile(r"[a-z_][a-z0-9_-]{0,31}(?::[a-z_][a-z0-9_-]{0,31})?")
+_SHA_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
+_CSR_PEM = re.compile(
+    r"-----BEGIN CERTIFICATE REQUEST-----\n([A-Za-z0-9+/=\n]+?)-----END CERTIFICATE REQUEST-----"
+)
+_SYSTEM_DIRS = frozenset({"/", "/bin", "/boot", "/dev", "/etc", "/lib", "/proc", "/root", "/run", "/sbin", "/sys", "/tmp", "/usr", "/var"})
+
+
+# -- settings ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GreengrassSettings:
+    """The ``[greengrass]`` section of station.ini. Build it with :meth:`from_mapping`."""
+
+    aws_region: str
+    iot_data_endpoint: str
+    iot_credential_endpoint: str
+    iot_role_alias: str
+    provisioning_template: str
+    user: str = "root"
+    """The factory account on the console. Its password comes from ``password_env`` (or a prompt)."""
+    password_env: str = "STATION_GATEWAY_PASSWORD"
+    root_path: str = "/greengrass/v2"
+    claim_certificate_path: str = "/greengrass/v2/claim-certs/claim.cert.pem"
+    claim_private_key_path: str = "/greengrass/v2/claim-certs/claim.private.key"
+    root_ca_path: str = "/greengrass/v2/AmazonRootCA1.pem"
+    csr_path: str = "/greengrass/v2/device/device.csr"
+    csr_private_key_path: str = "/greengrass/v2/device/device.private.key"
+    config_path: str = "/greengrass/v2/init/config.yaml"
+    """Where config.yaml goes; the first boot runs the installer with ``--init-config`` this file."""
+    marker_path: str = "/greengrass/v2/init/station-provisioned"
+    serial_parameter: str = "SerialNumber"
+    """The template parameter that carries the serial (the hook's SERIAL_PARAMETER)."""
+    template_parameters: tuple[tuple[str, str], ...] = ()
+    """More template parameters, written ``Name=value, Name2=value2`` in station.ini."""
+    nucleus_version: str = ""
+    mqtt_port: int | None = None
+    serial_source: str = "devicetree"
+    """``devicetree`` (Raspberry Pi and other DT boards), ``dmi`` (x86), ``file:/path`` or ``command:...``."""
+    key_type: str = "ec-p256"
+    csr_subject: str = ""
+    """Attributes before the CN, e.g. ``O=Acme Devices,C=NO``; the CN is always the serial."""
+    file_owner: str = ""
+    """``user[:group]`` given to the written files (chown); empty keeps the factory account."""
+    required_files: tuple[str, ...] = ()
+    """Files the image must contain (the nucleus jar, the plugin jar); checked in identify."""
+    login_seconds: float = 20.0
+    command_seconds: float = 10.0
+    keygen_seconds: float = 60.0
+    max_line: int = DEFAULT_MAX_LINE
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str]) -> GreengrassSettings:
+        """From the section's strings; ``ValueError`` naming the key on anything wrong."""
+        known = {f.name for f in fields(cls)}
+        for key in values:
+            if key == "password":
+                raise ValueError(
+                    "[greengrass] password: the console password never goes in station.ini; put it in "
+                    "the environment variable named by password_env"
+                )
+            if key not in known:
+                raise ValueError(f"[greengrass] {key}: unknown key (known: {', '.join(sorted(known))})")
+        kwargs: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name not in values:
+                continue
+            raw = values[f.name].strip()
+            kwargs[f.name] = _convert(f.name, raw)
+        for required in ("aws_region", "iot_data_endpoint", "iot_credential_endpoint", "iot_role_alias", "provisioning_template"):
+            if not kwargs.get(required):
+                raise ValueError(f"[greengrass] {required}: required")
+        settings = cls(**kwargs)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the key that is wrong."""
+        for name in ("root_path", "claim_certificate_path", "claim_private_key_path", "root_ca_path",
+                     "csr_path", "csr_private_key_path", "config_path", "marker_path"):
+            _check_path(name, getattr(self, name))
+        for path in self.required_files:
+            _check_path("required_files", path)
+        paths = {name: posixpath.normpath(getattr(self, name)) for name in (
+            "claim_certificate_path", "claim_private_key_path", "root_ca_path", "csr_path",
+            "csr_private_key_path", "config_path", "marker_path")}
+        seen: dict[str, str] = {}
+        for name, path in paths.items():
+            if path in seen:
+                raise ValueError(f"[greengrass] {name}: same file as {seen[path]} ({path})")
+            seen[path] = name
+        if not _REGION.fullmatch(self.aws_region):
+            raise ValueError(f"[greengrass] aws_region: {self.aws_region!r} is not an AWS Region name")
+        for name in ("iot_data_endpoint", "iot_credential_endpoint"):
+            if not _HOST.fullmatch(getattr(self, name)):
+                raise ValueError(f"[greengrass] {name}: {getattr(self, name)!r} is not a host name")
+        for name in ("iot_role_alias", "provisioning_template"):
+            if not _NAME.fullmatch(getattr(self, name)):
+                raise ValueError(f"[greengrass] {name}: {getattr(self, name)!r} has characters AWS IoT names cannot have")
+        if not _PARAMETER.fullmatch(self.serial_parameter):
+            raise ValueError(f"[greengrass] serial_parameter: {self.serial_parameter!r} is not a parameter name")
+        for name, value in self.template_parameters:
+            if name == self.serial_parameter:
+                raise ValueError(f"[greengrass] template_parameters: {name} is the serial parameter, set by the station")
+            if not _PARAMETER.fullmatch(name) or not value.isprintable():
+                raise ValueError(f"[greengrass] template_parameters: {name}={value!r} is not Name=printable value")
+        if not self.user or not re.fullmatch(r"[a-z_][a-z0-9_.-]{0,31}", self.user):
+            raise ValueError(f"[greengrass] user: {self.user!r} is not a Linux user name")
+        if self.password_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.password_env):
+            raise ValueError(f"[greengrass] password_env: {self.password_env!r} is not an environment variable name")
+        if self.key_type not in KEY_TYPES:
+            raise ValueError(f"[greengrass] key_type: {self.key_type!r}; known: {', '.join(KEY_TYPES)}")
+        _check_serial_source(self.serial_source)
+        _check_subject(self.csr_subject)
+        if self.file_owner and not _OWNER.fullmatch(self.file_owner):
+            raise ValueError(f"[greengrass] file_owner: {self.file_owner!r} is not user[:group]")
+        if self.nucleus_version and not re.fullmatch(r"\d+\.\d+\.\d+", self.nucleus_version):
+            raise ValueError(f"[greengrass] nucleus_version: {self.nucleus_version!r} is not like 2.14.3")
+        if self.mqtt_port is not None and not 1 <= self.mqtt_port <= 65535:
+            raise ValueError(f"[greengrass] mqtt_port: {self.mqtt_port} is not a TCP port")
+        for name in ("login_seconds", "command_seconds", "keygen_seconds"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"[greengrass] {name}: must be more than 0")
+        if not 256 <= self.max_line <= 4095:
+            raise ValueError("[greengrass] max_line: 256-4095 (a tty takes 4095 characters per line)")
+
+    @property
+    def device_certificate_path(self) -> str:
+        """Where the plugin writes the certificate AWS IoT issues (its default: rootPath/thingCert.crt)."""
+        return posixpath.join(self.root_path, "thingCert.crt")
+
+    def claim_path(self, obj: ClaimObject) -> str:
+        return {
+            ClaimObject.ROOT_CA: self.root_ca_path,
+            ClaimObject.CLAIM_CERT: self.claim_certificate_path,
+            ClaimObject.CLAIM_KEY: self.claim_private_key_path,
+        }[obj]
+
+
+def _convert(name: str, raw: str) -> object:
+    try:
+        if name in ("login_seconds", "command_seconds", "keygen_seconds"):
+            return float(raw)
+        if name == "max_line":
+            return int(raw)
+        if name == "mqtt_port":
+            return int(raw) if raw else None
+    except ValueError:
+        raise ValueError(f"[greengrass] {name}: {raw!r} is not a number") from None
+    if name == "required_files":
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if name == "template_parameters":
+        pairs = []
+        for part in raw.split(","):
+            if not part.strip():
+                continue
+            key, sep, value = part.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"[greengrass] template_parameters: {part.strip()!r} is not Name=value")
+            pairs.append((key.strip(), value.strip()))
+        return tuple(pairs)
+    return raw
+
+
+def _check_path(name: str, path: str) -> None:
+    if not _PATH.fullmatch(path) or "//" in path or "/../" in path + "/" or path.endswith("/"):
+        raise ValueError(
+            f"[greengrass] {name}: {path!r} must be an absolute path of letters, digits and ._+-/ "
+            "(no spaces, no ..)"
+        )
+    if posixpath.dirname(path) in ("", "/") and name != "root_path":
+        raise ValueError(f"[greengrass] {name}: {path!r} must be in a folder, not at /")
+
+
+def _check_serial_source(source: str) -> None:
+    if source in ("devicetree", "dmi"):
+        return
+    if source.startswith("file:"):
+        _check_path("serial_source", source[5:])
+        return
+    if source.startswith("command:") and source[8:].strip():
+        return
+    raise ValueError(
+        f"[greengrass] serial_source: {source!r}; use devicetree, dmi, file:/path or command:<shell command>"
+    )
+
+
+def _check_subject(subject: str) -> None:
+    if not subject:
+        return
+    for part in subject.split(","):
+        if not _SUBJECT_PART.fullmatch(part.strip()):
+            raise ValueError(f"[greengrass] csr_subject: {part.strip()!r} is not KEY=value of letters, digits, ._@:- and spaces")
+        if part.strip().split("=", 1)[0].upper() == "CN":
+            raise ValueError("[greengrass] csr_subject: must not contain CN (the CN is always the serial)")
+
+
+def render_config_yaml(settings: GreengrassSettings, serial: str) -> str:
+    """config.yaml for the Greengrass installer (``--init-config``) with the plugin's parameters.
+
+    Values are JSON strings, which YAML reads as double-quoted scalars unchanged.
+    """
+    q = json.dumps
+    lines = ["---", "services:"]
+    if settings.nucleus_version:
+        lines += ["  aws.greengrass.Nucleus:", f"    version: {q(settings.nucleus_version)}"]
+    lines += [f"  {PLUGIN_NAME}:", "    configuration:"]
+    parameters = [
+        ("rootPath", settings.root_path),
+        ("awsRegion", settings.aws_region),
+        ("iotDataEndpoint", settings.iot_data_endpoint),
+        ("iotCredentialEndpoint", settings.iot_credential_endpoint),
+        ("iotRoleAlias", settings.iot_role_alias),
+        ("provisioningTemplate", settings.provisioning_template),
+        ("claimCertificatePath", settings.claim_certificate_path),
+        ("claimCertificatePrivateKeyPath", settings.claim_private_key_path),
+        ("rootCaPath", settings.root_ca_path),
+        ("csrPath", settings.csr_path),
+        ("csrPrivateKeyPath", settings.csr_private_key_path),
+    ]
+    lines += [f"      {name}: {q(value)}" for name, value in parameters]
+    if settings.mqtt_port is not None:
+        lines.append(f"      mqttPort: {settings.mqtt_port}")
+    lines.append("      templateParameters:")
+    for name, value in ((settings.serial_parameter, serial), *settings.template_parameters):
+        lines.append(f"        {name}: {q(value)}")
+    return "\n".join(lines) + "\n"
+
+
+# -- the driver ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Tools:
+    b64decode: str = "base64 -d"
+    sha256: str = "sha256sum"
+
+
+@dataclass
+class _BoardState:
+    digests: dict[str, str] = field(default_factory=dict)
+    present: set[str] = field(default_factory=set)
+    marker: str = ""
+
+
+class GreengrassBoard(Board):
+    """A Linux gateway behind its serial console (a login shell on a UART or USB gadget port)."""
+
+    def __init__(
+        self,
+        session: ShellSession,
+        settings: GreengrassSettings,
+        *,
+        allow_replace: bool = False,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.allow_replace = allow_replace
+        """A supervisor's override: files already on the board are moved aside (kept), not refused."""
+        self.identity: BoardIdentity | None = None
+        self.serial: str | None = None
+        self.common_name: str | None = None
+        self.csr_pem: str | None = None
+        self.replaced: list[str] = []
+        """Board paths moved aside under an override (``<path>.replaced-<UTC time>``)."""
+        self._tools = _Tools()
+        self._wrote_claim = False
+        self._made_key = False
+
+    @classmethod
+    def open(
+        cls,
+        port: str,
+        settings: GreengrassSettings,
+        *,
+        baudrate: int = 115200,
+        password: Callable[[], str | None] | None = None,
+        allow_replace: bool = False,
+    ) -> GreengrassBoard:
+        """Open ``port`` (a device or a pyserial URL). ``password`` is asked only if the console
+        wants one; without it the environment variable ``settings.password_env`` is used."""
+        settings.validate()
+        session = ShellSession(
+            SerialPort(port, baudrate=baudrate),
+            user=settings.user,
+            password=password,
+            password_env=settings.password_env,
+            login_timeout=settings.login_seconds,
+            command_timeout=settings.command_seconds,
+            max_line=settings.max_line,
+        )
+        return cls(session, settings, allow_replace=allow_replace)
+
+    # -- Board interface -------------------------------------------------
+
+    def identify(self) -> BoardIdentity:
+        self.session.open()
+        script = (
+            'printf "system=%s\\nkernel=%s\\n" "$(uname -s)" "$(uname -r)"; '
+            f"m=$(tr -d '\\000' < {DEVICETREE_MODEL} 2>/dev/null); "
+            f'[ -n "$m" ] || m=$(cat {DMI_PRODUCT} 2>/dev/null); '
+            'printf "model=%s\\n" "${m:-$(uname -m)}"; '
+            'printf "os=%s\\n" "$(. /etc/os-release 2>/dev/null; printf %s "$PRETTY_NAME")"; '
+            "for t in openssl base64 sha256sum; do "
+            'printf "%s=%s\\n" "$t" "$(command -v $t)"; done; '
+            'printf "openssl_version=%s\\n" "$(openssl version 2>/dev/null)"'
+        )
+        facts = _facts(self._run(script, label="identify").output)
+        if facts.get("system") != "Linux":
+            raise NotLinux(f"the console's system is {facts.get('system') or 'unknown'!r}, not Linux")
+        if not facts.get("openssl"):
+            raise OpensslMissing("openssl is not on the factory account's PATH on the gateway")
+        self._tools = _Tools(
+            b64decode="base64 -d" if facts.get("base64") else "openssl base64 -d -A",
+            sha256="sha256sum" if facts.get("sha256sum") else "openssl dgst -sha256 -r",
+        )
+        if self.settings.required_files:
+            listing = " ".join(_q(p) for p in self.settings.required_files)
+            missing = self._run(
+                f'for f in {listing}; do [ -e "$f" ] || printf "%s\\n" "$f"; done', label="required files"
+            ).output.split()
+            if missing:
+                raise ImageIncomplete(f"the gateway image lacks {', '.join(missing)}")
+        os_name = facts.get("os") or "Linux"
+        firmware = f"{os_name}; kernel {facts.get('kernel', '?')}; {facts.get('openssl_version') or 'openssl'}"
+        self.identity = BoardIdentity(model=facts.get("model") or "Linux gateway", firmware=firmware, protocol=PROTOCOL)
+        return self.identity
+
+    def read_serial(self) -> str:
+        source = self.settings.serial_source
+        if source == "devicetree":
+            command, where = f"tr -d '\\000' < {DEVICETREE_SERIAL}", DEVICETREE_SERIAL
+        elif source == "dmi":
+            command, where = f"cat {DMI_SERIAL}", DMI_SERIAL
+        elif source.startswith("file:"):
+            command, where = f"cat {_q(source[5:])}", source[5:]
+        else:
+            command, where = source[8:], f"the command {source[8:]!r}"
+        result = self.session.run(command, label="read serial")
+        lines = [line.strip() for line in result.output.splitlines() if line.strip()]
+        if result.status != 0 or len(lines) != 1:
+            raise SerialUnreadable(
+                f"no serial number in {where} (status {result.status}, {len(lines)} line(s))"
+            )
+        self.serial = lines[0]
+        return self.serial
+
+    def install_claim_bundle(self, bundle: ClaimBundle) -> None:
+        state = self._board_state()
+        self._refuse_or_set_aside_provisioned(state)
+        paths = {obj: self.settings.claim_path(obj) for obj in ClaimObject}
+        to_replace = [
+            path for obj, path in paths.items()
+            if path in state.digests and state.digests[path] != bundle.sha256(obj)
+        ]
+        if to_replace and not self._wrote_claim:
+            if not self.allow_replace:
+                raise ClaimFilesPresent(
+                    f"the gateway already holds other claim files: {', '.join(to_replace)}"
+                )
+            self._set_aside(to_replace)
+        for obj in ClaimObject:
+            mode = "600" if obj is ClaimObject.CLAIM_KEY else "644"
+            self._write_file(paths[obj], bundle.content(obj), mode=mode, secret=obj is ClaimObject.CLAIM_KEY, what=obj.value)
+        self._wrote_claim = True
+
+    def read_digests(self) -> dict[ClaimObject, str]:
+        paths = {obj: self.settings.claim_path(obj) for obj in ClaimObject}
+        digests = self._digests(list(paths.values()))
+        result = {}
+        for obj, path in paths.items():
+            if path not in digests:
+                raise ClaimFileMissing(f"{path} ({obj.value}) is not on the gateway")
+            result[obj] = digests[path]
+        return result
+
+    def generate_csr(self, common_name: str) -> bytes:
+        if not isinstance(common_name, str) or not _CN.fullmatch(common_name):
+            raise BoardError(
+                f"the serial {common_name!r} cannot be the CN of an openssl -subj "
+                "(letters, digits and ._:@- only, at most 64)",
+                code="GG_CN_UNSENDABLE",
+                hint="The board's serial has characters the CSR subject cannot carry. Check the serial pattern in station.ini.",
+            )
+        s = self.settings
+        key, csr = s.csr_private_key_path, s.csr_path
+        if not self._made_key:
+            present = self._existing([key, csr])
+            if present:
+                if not self.allow_replace:
+                    raise DeviceKeyPresent(f"the gateway already holds {', '.join(present)}")
+                self._set_aside(present)
+        stamp = _nonce()
+        key_tmp, csr_tmp = f"{key}.tmp-{stamp}", f"{csr}.tmp-{stamp}"
+        subject = "".join(f"/{part.strip()}" for part in s.csr_subject.split(",") if part.strip())
+        subject += f"/CN={common_name}"
+        dirs = " ".join(sorted({_q(posixpath.dirname(key)), _q(posixpath.dirname(csr))}))
+        chown = f" && chown {s.file_owner} {_q(key_tmp)} {_q(csr_tmp)}" if s.file_owner else ""
+        command = (
+            f"umask 077 && mkdir -p {dirs} && "
+            f"openssl genpkey {KEY_TYPES[s.key_type]} -out {_q(key_tmp)} && "
+            f"openssl req -new -sha256 -key {_q(key_tmp)} -subj {_q(subject)} -out {_q(csr_tmp)} && "
+            f"chmod 600 {_q(key_tmp)} && chmod 644 {_q(csr_tmp)}{chown} && "
+            f"mv -f {_q(key_tmp)} {_q(key)} && mv -f {_q(csr_tmp)} {_q(csr)} && cat {_q(csr)}"
+        )
+        result = self.session.run(command, label="keygen and CSR", timeout=s.keygen_seconds, expect_bytes=1800)
+        if result.status != 0:
+            self._cleanup([key_tmp, csr_tmp])
+            raise self._failure("keygen and CSR", result, default=KeygenFailed)
+        self._made_key = True
+        match = _CSR_PEM.search(result.output)
+        if match is None:
+            raise ProtocolError(f"{csr} does not hold a PEM certificate request")
+        try:
+            der = base64.b64decode(match[1].replace("\n", ""), validate=True)
+        except (binascii.Error, ValueError):
+            raise ProtocolError(f"{csr} holds a CSR that is not valid base64") from None
+        self.common_name = common_name
+        self.csr_pem = match[0] + "\n"
+        return der
+
+    def commit(self) -> None:
+        s = self.settings
+        serial = self.common_name or self.serial
+        if serial is None:
+            raise ProtocolError("commit before generate_csr: no serial for config.yaml")
+        if self._existing([s.csr_private_key_path, s.csr_path]) != [s.csr_private_key_path, s.csr_path]:
+            raise DeviceKeyMissing(f"{s.csr_private_key_path} or {s.csr_path} is gone after keygen")
+        config = render_config_yaml(s, serial)
+        self._write_file(s.config_path, config.encode("ascii"), mode="644", secret=False, what="config.yaml")
+        readback = self.session.run(f"cat {_q(s.config_path)}", label="read back config.yaml", expect_bytes=len(config))
+        if readback.status != 0 or readback.output != config:
+            raise ConfigReadbackMismatch(f"{s.config_path} read back differs from what was written")
+        self._check(self.session.run("sync", label="sync", timeout=s.keygen_seconds), "sync")
+        csr_sha = hashlib.sha256((self.csr_pem or "").encode("ascii")).hexdigest()
+        when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        marker = f"serial={serial}\ncsr_sha256={csr_sha}\nprovisioned_at={when}\n"
+        self._write_file(s.marker_path, marker.encode("ascii"), mode="644", secret=False, what="marker")
+        self._check(self.session.run("sync", label="sync", timeout=s.keygen_seconds), "sync")
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- steps -----------------------------------------------------------
+
+    def _board_state(self) -> _BoardState:
+        s = self.settings
+        claim = [s.claim_path(obj) for obj in ClaimObject]
+        others = [s.csr_private_key_path, s.csr_path, s.device_certificate_path, s.marker_path]
+        state = _BoardState()
+        state.digests = self._digests(claim)
+        state.present = set(self._existing(others))
+        if s.marker_path in state.present:
+            state.marker = self.session.run(f"cat {_q(s.marker_path)}", label="read marker").output
+        return state
+
+    def _refuse_or_set_aside_provisioned(self, state: _BoardState) -> None:
+        s = self.settings
+        if self._wrote_claim:
+            return  # a retried step of this session: what is there is ours
+        if s.marker_path in state.present or s.device_certificate_path in state.present:
+            facts = _facts(state.marker)
+            what = (
+                f"marked provisioned as {facts.get('serial', '?')} on {facts.get('provisioned_at', '?')}"
+                if s.marker_path in state.present
+                else f"holds a Greengrass device certificate ({s.device_certificate_path})"
+            )
+            if not self.allow_replace:
+                raise AlreadyProvisioned(f"the gateway is already provisioned: {what}")
+            self._set_aside([p for p in (s.marker_path, s.device_certificate_path) if p in state.present])
+        keys = [p for p in (s.csr_private_key_path, s.csr_path) if p in state.present]
+        if keys:
+            if not self.allow_replace:
+                raise DeviceKeyPresent(f"the gateway already holds {', '.join(keys)}")
+            self._set_aside(keys)
+
+    def _write_file(self, path: str, content: bytes, *, mode: str, secret: bool, what: str) -> None:
+        """Write ``content`` to ``path`` through a temporary file in chunks that fit the console's
+        line limit, then rename it into place and compare its SHA-256 on the board with ours."""
+        tmp = f"{path}.tmp-{_nonce()}"
+        overhead = B64_PER_LINE_OVERHEAD + 2 * len(tmp) + len(path)
+        per_line = (self.settings.max_line - overhead) // 4 * 3
+        if per_line < 48:
+            raise ValueError(f"max_line {self.settings.max_line} leaves no room for data with path {path}")
+        chunks = [content[i : i + per_line] for i in range(0, len(content), per_line)] or [b""]
+        owner = f" && chown {self.settings.file_owner} {_q(tmp)}" if self.settings.file_owner else ""
+        finish = f" && chmod {mode} {_q(tmp)}{owner} && mv -f {_q(tmp)} {_q(path)} && {self._tools.sha256} {_q(path)}"
+        start = f"umask 077 && mkdir -p {_q(posixpath.dirname(path))} && rm -f {_q(path)}.tmp-* && "
+        for index, chunk in enumerate(chunks):
+            data = base64.b64encode(chunk).decode("ascii")
+            command = f"printf %s {data or chr(39) * 2} | {self._tools.b64decode} {'>' if index == 0 else '>>'} {_q(tmp)}"
+            if index == 0:
+                command = start + command
+            last = index == len(chunks) - 1
+            if last:
+                command += finish
+            label = f"write {what} ({index + 1}/{len(chunks)})"
+            result = self.session.run(command, label=label, secret=secret, expect_bytes=len(path) + 80)
+            if result.status != 0:
+                self._cleanup([tmp])
+                raise self._failure(label, result, secret=secret)
+            if last:
+                stored = _sha_lines(result.output).get(path)
+                expected = hashlib.sha256(content).hexdigest()
+                if stored != expected:
+                    raise BoardDigestMismatch(
+                        f"{path}: the gateway hashes it to {stored or 'nothing'}, the station sent {expected}"
+                    )
+        log.debug("%s: wrote %s (%d bytes, mode %s)", self.session.port.port, path, len(content), mode)
+
+    def _digests(self, paths: list[str]) -> dict[str, str]:
+        listing = " ".join(_q(p) for p in paths)
+        result = self.session.run(f"{self._tools.sha256} {listing} 2>/dev/null; true", label="sha256 of files")
+        return _sha_lines(result.output)
+
+    def _existing(self, paths: list[str]) -> list[str]:
+        listing = " ".join(_q(p) for p in paths)
+        result = self.session.run(
+            f'for f in {listing}; do [ -e "$f" ] && printf "%s\\n" "$f"; done; true', label="look for files"
+        )
+        present = set(result.output.split())
+        return [p for p in paths if p in present]
+
+    def _set_aside(self, paths: list[str]) -> None:
+        """Under an override: rename what the board holds, never delete it."""
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+        moves = " && ".join(f"mv -f {_q(p)} {_q(f'{p}.replaced-{stamp}')}" for p in paths)
+        self._check(self.session.run(moves, label="set old files aside"), "set old files aside")
+        self.replaced += paths
+        log.warning("%s: override: moved aside %s (suffix .replaced-%s)", self.session.port.port, ", ".join(paths), stamp)
+
+    def _cleanup(self, paths: list[str]) -> None:
+        try:
+            self.session.run("rm -f " + " ".join(_q(p) for p in paths) + "; true", label="clean up")
+        except BoardError:
+            pass
+
+    def _run(self, command: str, *, label: str) -> Framed:
+        result = self.session.run(command, label=label)
+        self._check(result, label)
+        return result
+
+    def _check(self, result: Framed, label: str) -> None:
+        if result.status != 0:
+            raise self._failure(label, result)
+
+    def _failure(
+        self, label: str, result: Framed, *, secret: bool = False, default: type[BoardError] = CommandFailed
+    ) -> BoardError:
+        """The typed error that a failed command's output points to."""
+        text = result.output
+        lowered = text.lower()
+        detail = "" if secret else f": {self.session.scrub(_last_line(text))}"
+        message = f"{label} failed with status {result.status}{detail}"
+        if "read-only file system" in lowered:
+            return ReadOnlyFilesystem(message)
+        if "no space left" in lowered or "disk quota exceeded" in lowered:
+            return DiskFull(message)
+        if "permission denied" in lowered or "operation not permitted" in lowered:
+            return BoardPermissionDenied(message)
+        if result.status == 127 or "not found" in lowered:
+            if "openssl" in lowered:
+                return OpensslMissing(message)
+            return ToolMissing(message)
+        return default(message)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _q(text: str) -> str:
+    return shlex.quote(text)
+
+
+def _nonce() -> str:
+    import secrets
+
+    return secrets.token_hex(4)
+
+
+def _facts(text: str) -> dict[str, str]:
+    facts = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip():
+            facts[key.strip()] = value.strip()
+    return facts
+
+
+def _sha_lines(text: str) -> dict[str, str]:
+    digests = {}
+    for line in text.splitlines():
+        if match := _SHA_LINE.fullmatch(line.strip()):
+            digests[match[2]] = match[1].lower()
+    return digests
+
+
+def _last_line(text: str, limit: int = 120) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    last = lines[-1] if lines else "no output"
+    return last if len(last) <= limit else last[:limit] + "..."
