@@ -143,6 +143,10 @@ class SimulatedGateway(SimulatedDevice):
         self._shell: subprocess.Popen[bytes] | None = None
         self._shell_fd: int | None = None
         self._writes_seen = 0
+        self.wire_tx = bytearray()
+        """Every byte the board sent to the station (tests look for what must never cross)."""
+        self.wire_rx = bytearray()
+        """Every byte the station sent to the board."""
         super().__init__(f"sim-gw-{serial}")
 
     # -- the board's own files -------------------------------------------------
@@ -297,6 +301,7 @@ class SimulatedGateway(SimulatedDevice):
                 if not data:
                     continue
                 self.clock.receive(len(data))
+                self.wire_rx += data
                 if state == "shell":
                     if not self._to_shell(data):
                         return
@@ -428,6 +433,7 @@ class SimulatedGateway(SimulatedDevice):
         return out[:at] + self._kernel_message() + out[at:]
 
     def _write(self, data: bytes) -> None:
+        self.wire_tx += data
         self.clock.send(self.link, data)
 
     def stop(self) -> None:
