@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import (
+    BoardError,
     BoardTimeout,
     CommandTooLongForConsole,
     LoginFailed,
@@ -58,6 +59,8 @@ _ESCAPE = re.compile(
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _KERNEL_LINE = re.compile(r"\[ *\d+\.\d+\] [^\n]*\n")
 """A printk line as the kernel writes it to the console: ``[   12.345678] usb 1-1: ...``."""
+_PARTIAL_KERNEL_LINE = re.compile(r"\[ *\d*(?:\.\d*)?(?:\][^\n]*)?$")
+"""The start of a kernel line still being written (its end is not here yet)."""
 _LOGIN_PROMPT = re.compile(r"login: *$", re.IGNORECASE)
 _PASSWORD_PROMPT = re.compile(r"password(?: for [^:\n]*)?: *$", re.IGNORECASE)
 _LOGIN_REFUSED = re.compile(r"login incorrect|authentication fail|permission denied", re.IGNORECASE)
@@ -147,7 +150,7 @@ class ShellSession:
         while True:
             chunk = self._read_until_quiet(deadline, probe)
             seen = (seen + chunk)[-8192:]
-            text = clean(seen)
+            text = _PARTIAL_KERNEL_LINE.sub("", clean(seen))
             if probe is not None and parse_framed(text, probe) is not None:
                 break
             tail = text.rstrip(" \t")
@@ -274,6 +277,7 @@ class ShellSession:
     def _read_until_quiet(self, deadline: float, probe: str | None) -> str:
         """What the console says until it has been quiet for QUIET_SECONDS (or the deadline)."""
         received = ""
+        shown = 0
         last = time.monotonic()
         while True:
             now = time.monotonic()
@@ -282,12 +286,26 @@ class ShellSession:
             data = self.port.read(min(deadline - now, READ_SLICE_SECONDS))
             if data:
                 received += data.decode("utf-8", "replace")
-                last = time.monotonic()
-                if probe is not None and f"@@E{probe}:" in clean(received):
+                text = _PARTIAL_KERNEL_LINE.sub("", clean(received))
+                if len(text) != shown:  # kernel messages alone do not count as the console talking
+                    shown = len(text)
+                    last = time.monotonic()
+                if probe is not None and f"@@E{probe}:" in text:
                     return received
 
     def _send(self, text: str) -> None:
         self.port.send(text.encode("utf-8"))
 
+    def logout(self) -> None:
+        """Leave the shell (``exit``), so that no root shell stays open on the console."""
+        if self.ready and not self._dirty:
+            self.ready = False
+            self._send("exit\r")
+
     def close(self) -> None:
+        """Log out (best effort: the link may be gone) and release the port."""
+        try:
+            self.logout()
+        except BoardError:
+            pass
         self.port.close()

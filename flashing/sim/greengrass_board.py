@@ -350,6 +350,11 @@ class SimulatedGateway(SimulatedDevice):
     def _master(self) -> int:
         return self.link._master
 
+    @property
+    def logged_in(self) -> bool:
+        """A shell is open on the console (the station logs out when it is done)."""
+        return self._shell_fd is not None
+
     def _accepts(self, user: str, password: str) -> bool:
         return user == self.user and password == self.password and "wrong-password" not in self.faults
 
