@@ -147,8 +147,12 @@ class ShellSession:
         password_sent = False
         probe: str | None = None
         probe_at = 0.0
+        woken = False
         while True:
-            chunk = self._read_until_quiet(deadline, probe)
+            # Right after the wake-up the console may still be printing prompts from before it:
+            # let it fall silent once; later, a prompt is the answer to what was just sent.
+            chunk = self._read_until_quiet(deadline, probe, prompt_ends=woken)
+            woken = True
             seen = (seen + chunk)[-8192:]
             text = _PARTIAL_KERNEL_LINE.sub("", clean(seen))
             if probe is not None and parse_framed(text, probe) is not None:
@@ -274,8 +278,9 @@ class ShellSession:
         self.port.discard_input()
         self.run(":", label="resync", timeout=self.command_timeout)
 
-    def _read_until_quiet(self, deadline: float, probe: str | None) -> str:
-        """What the console says until it has been quiet for QUIET_SECONDS (or the deadline)."""
+    def _read_until_quiet(self, deadline: float, probe: str | None, *, prompt_ends: bool = True) -> str:
+        """What the console says until it has been quiet for QUIET_SECONDS, shows a login or
+        password prompt, or answers the probe (or the deadline comes)."""
         received = ""
         shown = 0
         last = time.monotonic()
@@ -292,6 +297,9 @@ class ShellSession:
                     last = time.monotonic()
                 if probe is not None and f"@@E{probe}:" in text:
                     return received
+                tail = text.rstrip(" \t")
+                if prompt_ends and (_LOGIN_PROMPT.search(tail) or _PASSWORD_PROMPT.search(tail)):
+                    return received  # a prompt waits for an answer: no need to wait for silence
 
     def _send(self, text: str) -> None:
         self.port.send(text.encode("utf-8"))
