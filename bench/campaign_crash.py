@@ -46,7 +46,7 @@ def main() -> int:
             report = run_crash_campaign(Path(tmp) / "station", boards=args.boards, kills=args.kills, seed=seed,
                                         parallel=args.parallel, echo=lambda t: print(t, flush=True))
         else:
-            from station.dynamo_local import LocalDynamo
+            from station.sync.local_server import LocalDynamo
 
             with LocalDynamo() as dynamo:
                 report = run_crash_campaign(Path(tmp) / "station", boards=args.boards, kills=args.kills,

@@ -24,7 +24,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "campaign")]  # this checkout, a
 from campaign_fault_engine import Campaign, campaign_seed, make_plan  # noqa: E402
 
 from station.context import open_station  # noqa: E402
-from station.demo import prepare_folder  # noqa: E402
+from station.demo.line import prepare_folder  # noqa: E402
 
 FAST_TIMEOUTS = "\n[timeouts]\nanswer_seconds = 0.3\nretries = 2\nstep_retries = 1\nstep_seconds = 20\n"
 """The test suite's station_folder timeouts."""

@@ -1,6 +1,6 @@
 """The flaky-cloud campaign (issue 9, part 3) with its figures printed.
 
-The station's sync (``run_station_sync``, client made by ``station.dynamo``) runs through
+The station's sync (``run_station_sync``, client made by ``station.sync.dynamo``) runs through
 a fault-injecting loopback proxy (``tests/campaign_cloud/flaky_proxy.py``) in front of the
 DynamoDB-compatible server: throttling (ThrottlingException,
 ProvisionedThroughputExceededException), 500 InternalServerError, slow answers, answers
@@ -44,13 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "campaign_cloud")]
-    from station.dynamo_local import local_dynamo_in_child_process
+    from station.sync.local_server import local_dynamo_in_child_process
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     import boto3
     from cloudcampaign_sync import CampaignViolation, FlakyCloudCampaign, FlakyPlan, campaign_seed
 
-    from station.dynamo_local import LocalDynamo
+    from station.sync.local_server import LocalDynamo
 
     region = os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

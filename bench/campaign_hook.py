@@ -38,13 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "campaign_cloud")]
-    from station.dynamo_local import local_dynamo_in_child_process
+    from station.sync.local_server import local_dynamo_in_child_process
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     import boto3
     from cloudcampaign_hook import run_campaign
 
-    from station.dynamo_local import LocalDynamo
+    from station.sync.local_server import LocalDynamo
 
     region = os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("AWS_REGION", region)

@@ -31,9 +31,9 @@ from gui.line import LineSession
 from gui.main_window import MainWindow
 from gui.theme import apply_theme
 from station.context import open_station
-from station.demo import prepare_folder
-from station.ports import ManualPorts
-from station.runner import SlotState
+from station.demo.line import prepare_folder
+from station.provisioning.ports import ManualPorts
+from station.provisioning.runner import SlotState
 
 TICK_MS = 5
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from station.demo import prepare_folder
+from station.demo.line import prepare_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 

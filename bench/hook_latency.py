@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     root = str(Path(__file__).resolve().parents[1])
     sys.path.insert(0, root)
-    from station.dynamo_local import local_dynamo_in_child_process
+    from station.sync.local_server import local_dynamo_in_child_process
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     import datetime as dt
     import hashlib
@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    from station.dynamo_local import LocalDynamo, create_allowlist_table
+    from station.allowlist_item import create_allowlist_table
+    from station.sync.local_server import LocalDynamo
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 from station.context import open_station
-from station.demo import prepare_folder
-from station.events import EventBus
-from station.pipeline import Provisioner
-from station.ports import ManualPorts
-from station.runner import LineRunner
+from station.demo.line import prepare_folder
+from station.provisioning.events import EventBus
+from station.provisioning.pipeline import Provisioner
+from station.provisioning.ports import ManualPorts
+from station.provisioning.runner import LineRunner
 
 
 def start_sim(count: int, baud: int, keygen_ms: float, first: int) -> tuple[subprocess.Popen[str], list[str]]:

@@ -218,8 +218,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from station.report import build_report
-    from station.report_formats import render
+    from station.reports.data import build_report
+    from station.reports.formats import render
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)

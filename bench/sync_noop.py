@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from records import Records
-from station.sync import AllowlistSync
+from station.sync.engine import AllowlistSync
 
 
 def build_database(path: Path, units: int) -> None:

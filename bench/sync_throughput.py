@@ -5,7 +5,7 @@ against the same endpoint (a LocalDynamo on loopback unless --endpoint-url is gi
 
 * baseline: ``Table.batch_writer()`` puts the same items (unconditional BatchWriteItem,
   25 per request, one thread) into a fresh table;
-* sync: :class:`station.sync.AllowlistSync` sends them into another fresh table with one
+* sync: :class:`station.sync.engine.AllowlistSync` sends them into another fresh table with one
   conditional UpdateItem per unit from a bounded thread pool.
 
 Prints items/s of both and sync / baseline (target: at least 1.0). Never asserts on time.
@@ -32,10 +32,11 @@ from pathlib import Path
 import boto3
 
 from records import Records
+from station.allowlist_item import create_allowlist_table
 from station.config import CloudConfig
-from station.dynamo import ClientSettings, make_client
-from station.dynamo_local import LocalDynamo, create_allowlist_table
-from station.sync import AllowlistSync
+from station.sync.dynamo import ClientSettings, make_client
+from station.sync.engine import AllowlistSync
+from station.sync.local_server import LocalDynamo
 
 STATION_ID = "BENCH-ST01"
 CLAIM = "c1" * 32

@@ -25,7 +25,7 @@ from flashing.errors import BoardError
 from records import RecordsError
 from station.context import Station, open_station
 from station.errors import StationError
-from station.ports import ConfiguredPorts, ManualPorts, PortSource, UsbPortWatcher
+from station.provisioning.ports import ConfiguredPorts, ManualPorts, PortSource, UsbPortWatcher
 
 from .errors import install_excepthook, show_error
 from .theme import apply_theme
@@ -124,7 +124,7 @@ def build(args: argparse.Namespace) -> Built:
 
 
 def build_demo(args: argparse.Namespace) -> Built:
-    from station.demo import prepare_folder
+    from station.demo.line import prepare_folder
 
     from . import demo as demo_mod
     from .line import LineSession
@@ -178,7 +178,7 @@ def build_demo(args: argparse.Namespace) -> Built:
 
 
 def demo_faults(args: argparse.Namespace) -> dict[int, list[str]]:
-    from station.demo import parse_board_faults
+    from station.demo.line import parse_board_faults
 
     from .demo import DEFAULT_FAULTS
 

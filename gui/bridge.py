@@ -1,6 +1,6 @@
 """The runner's events, turned into Qt signals for the UI thread.
 
-The station's :class:`~station.events.EventBus` calls subscribers on the runner's
+The station's :class:`~station.provisioning.events.EventBus` calls subscribers on the runner's
 slot threads. The bridge only re-emits each event as a signal; the connections
 are queued, so every slot of the UI runs on the UI thread, and the runner never
 waits for a widget.
@@ -12,12 +12,12 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from station.events import AttemptFinished, AttemptStarted, EventBus, StepFinished
-from station.runner import PortAppeared, PortDisappeared, RunnerStopped, SlotChanged
+from station.provisioning.events import AttemptFinished, AttemptStarted, EventBus, StepFinished
+from station.provisioning.runner import PortAppeared, PortDisappeared, RunnerStopped, SlotChanged
 
 
 class EventBridge(QObject):
-    slot_changed = Signal(object)  # station.runner.Slot
+    slot_changed = Signal(object)  # station.provisioning.runner.Slot
     attempt_started = Signal(object)  # AttemptStarted
     attempt_finished = Signal(object)  # AttemptFinished
     step_finished = Signal(object)  # StepFinished

@@ -3,7 +3,7 @@
 The same painting code draws into the PDF report (``gui.report_pdf``), onto the screen
 (:class:`ReportChart`, a widget the QA tab can show) and into PNG or SVG files
 (:func:`chart_png`, :func:`chart_svg`). The HTML report does not use Qt: its charts are
-inline SVG made in pure Python by ``station.report_formats``, with the same colours.
+inline SVG made in pure Python by ``station.reports.formats``, with the same colours.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, QSiz
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from station.report import BatchReport, FailureCode, HourBucket
-from station.report_formats import (
+from station.reports.data import BatchReport, FailureCode, HourBucket
+from station.reports.formats import (
     ACCENT_COLOR,
     FAIL_COLOR,
     GRID,

@@ -1,8 +1,8 @@
 """``station-gui --demo``: the whole app on simulated boards, with no setup.
 
-A demo station folder (``station.demo.prepare_folder``: demo claim material, a
+A demo station folder (``station.demo.line.prepare_folder``: demo claim material, a
 demo ``station.ini``), simulated boards on pseudo-terminals plugged into a
-:class:`~station.ports.ManualPorts` with a short stagger, and a loopback
+:class:`~station.provisioning.ports.ManualPorts` with a short stagger, and a loopback
 DynamoDB-compatible server for the sync. Demo users: a supervisor and a QA user
 (see :data:`DEMO_USERS`); anyone else signs in as operator with any ID.
 """
@@ -22,8 +22,8 @@ from pathlib import Path
 from flashing.sim import SimulatedBoard
 from station.config import CloudConfig
 from station.context import Station
-from station.demo import DEMO_PRODUCT
-from station.ports import ManualPorts
+from station.demo.line import DEMO_PRODUCT
+from station.provisioning.ports import ManualPorts
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,8 @@ class DemoCloud:
 
     def start(self, station: Station) -> None:
         """Blocking (a worker thread): start the server, create the table, point the sync at it."""
-        from station.dynamo_local import LocalDynamo, create_allowlist_table
+        from station.allowlist_item import create_allowlist_table
+        from station.sync.local_server import LocalDynamo
 
         for name, value in (("AWS_ACCESS_KEY_ID", "demo"), ("AWS_SECRET_ACCESS_KEY", "demo")):
             os.environ.setdefault(name, value)  # the local server accepts any credentials

@@ -17,10 +17,7 @@ from types import TracebackType
 from PySide6.QtCore import QThread
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from flashing.errors import BoardError
-from records import DatabaseCorrupt, DatabaseLocked, RecordsError, SchemaTooNew
-from station.errors import ClaimError, ConfigError, StationError
-from station.locks import LockBusy
+from station.errors import explain
 
 from .worker import call_on_ui
 
@@ -39,53 +36,12 @@ class Problem:
 
 
 def describe(exc: BaseException) -> Problem:
-    """Title, message and what-to-do for an error (never a traceback)."""
-    code = getattr(exc, "code", None) or type(exc).__name__
-    if isinstance(exc, LockBusy):
-        return Problem(
-            "The line is already in use",
-            f"Another station window or command is already provisioning from this station's database.\n({exc.message})",
-            "Close the other station window (or stop `station run`) first, then start this one again.",
-            code,
-        )
-    if isinstance(exc, ConfigError):
-        if code == "CONFIG_MISSING":
-            return Problem(
-                "No station configuration",
-                exc.message,
-                "Start the app in the station's folder, pass --config FILE, or set STATION_CONFIG. "
-                "To try the app without a station, run: station-gui --demo",
-                code,
-            )
-        return Problem("The station configuration is wrong", exc.message, exc.hint, code)
-    if isinstance(exc, ClaimError):
-        return Problem("The claim certificate or key cannot be used", exc.message, exc.hint, code)
-    if isinstance(exc, StationError):
-        return Problem("The station cannot do this", exc.message, exc.hint, code)
-    if isinstance(exc, DatabaseLocked):
-        return Problem(
-            "The station database is locked",
-            str(exc),
-            "Another program holds the database (a second station window, a database tool). "
-            "Close it and start again.",
-            code,
-        )
-    if isinstance(exc, SchemaTooNew):
-        return Problem("The database is from a newer station version", str(exc), "Install the newer station software.", code)
-    if isinstance(exc, DatabaseCorrupt):
-        return Problem("The station database is damaged", str(exc), "Restore it from a backup, or call engineering.", code)
-    if isinstance(exc, RecordsError):
-        return Problem("The station database refused", str(exc), "Check the station database (station doctor), then retry.", code)
-    if isinstance(exc, BoardError):
-        return Problem("A board could not be used", exc.message, exc.hint, code)
-    if isinstance(exc, OSError):
-        return Problem("A file or device could not be used", str(exc), "Check the path and its permissions.", code)
-    return Problem(
-        "Something unexpected went wrong",
-        f"{type(exc).__name__}: {exc}",
-        "The details are in the station log (logs/station.log). Call engineering if it happens again.",
-        code,
-    )
+    """Title, message and what-to-do for an error (never a traceback): the station's one
+    vocabulary (:func:`station.errors.explain`), so the app says what the CLI says."""
+    explained = explain(exc)
+    if explained.code == "INTERNAL_ERROR":
+        return Problem(explained.title, f"{type(exc).__name__}: {exc}", explained.hint, explained.code)
+    return Problem(explained.title, explained.message, explained.hint, explained.code)
 
 
 def show_error(parent: QWidget | None, exc: BaseException) -> QMessageBox:

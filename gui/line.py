@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from station.claim import ClaimCredentials
 from station.context import Station
-from station.events import EventBus
-from station.pipeline import Provisioner, ReprovisionOverride
-from station.ports import PortSource
-from station.runner import LineRunner, Slot, SlotState
+from station.provisioning.claim import ClaimCredentials
+from station.provisioning.events import EventBus
+from station.provisioning.pipeline import Provisioner, ReprovisionOverride
+from station.provisioning.ports import PortSource
+from station.provisioning.runner import LineRunner, Slot, SlotState
 
 log = logging.getLogger(__name__)
 

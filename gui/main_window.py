@@ -1,7 +1,7 @@
 """The operator window: sign-in, the batch in work, one tile per slot, recent units,
 the QA tab and the sync status bar.
 
-Thin by design: the runner (station.runner) provisions, the bridge brings its
+Thin by design: the runner (station.provisioning.runner) provisions, the bridge brings its
 events here as queued signals, and everything that writes or waits (database
 writes, PIN checks, the sync) runs through :func:`gui.worker.run_in_thread`.
 """
@@ -33,9 +33,10 @@ from PySide6.QtWidgets import (
 
 from records import Batch
 from station.context import Station
-from station.events import AttemptFinished
-from station.pipeline import ReprovisionOverride
-from station.runner import Slot, SlotState
+from station.provisioning.batches import open_batch
+from station.provisioning.events import AttemptFinished
+from station.provisioning.pipeline import ReprovisionOverride
+from station.provisioning.runner import Slot, SlotState
 
 from . import theme
 from .batch_panel import BatchChoice, BatchPanel, OpenBatchDialog
@@ -376,7 +377,7 @@ class MainWindow(QMainWindow):
             self.use_batch(choice.batch_id)
             return
         run_in_thread(
-            lambda: records.open_batch(choice.batch_id, choice.product, choice.planned, actor),
+            lambda: open_batch(records, choice.batch_id, choice.product, choice.planned, actor),
             lambda batch: self.use_batch(batch.id),
             self.report_error,
             owner=self,

@@ -44,8 +44,8 @@ from PySide6.QtGui import (
 
 from records import Records
 from station.errors import StationError
-from station.report import BatchReport, ReportError, build_report
-from station.report_formats import EXTENSIONS, FORMATS, INK, MUTED, render, report_filename
+from station.reports.data import BatchReport, ReportError, build_report
+from station.reports.formats import EXTENSIONS, FORMATS, INK, MUTED, render, report_filename
 
 from .charts import paint_pareto, paint_throughput
 from .qt_compat import protect

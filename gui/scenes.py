@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QTimer
 
-from station.runner import SlotState
+from station.provisioning.runner import SlotState
 
 from .demo import DemoLine
 from .main_window import MainWindow

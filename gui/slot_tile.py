@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from station.runner import Slot, SlotState
+from station.provisioning.runner import Slot, SlotState
 
 from . import icons, theme
 

@@ -3,7 +3,7 @@
 The window only knows :class:`SyncService`: ``configured``, ``where``,
 ``run() -> SyncOutcome`` (blocking: the window calls it on a worker thread, never
 on the UI thread) and ``status()`` for the status bar. ``run`` is one
-``station.sync.sync_from_station(station).run()``: config checks, the sync lock,
+``station.sync.engine.run_station_sync``: config checks, the sync lock,
 the run, its bookkeeping in records. A permanent error (no table, credentials)
 comes back as an outcome with ``error`` set, never as an exception.
 """
@@ -18,7 +18,7 @@ from typing import Any
 from records import Records
 from station.context import Station
 from station.errors import StationError
-from station.sync import sync_from_station
+from station.sync.engine import run_station_sync
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class SyncService:
             return SyncOutcome(error="a sync is already running", pending_left=self.station.records.count_pending_sync())
         try:
             # Built per run: the demo points the station's [cloud] at its local server later.
-            return SyncOutcome.from_report(sync_from_station(self.station, **self.options).run())
+            return SyncOutcome.from_report(run_station_sync(self.station.records, self.station.config, **self.options))
         except StationError as exc:
             report = getattr(exc, "report", None)
             if report is not None and getattr(report, "error", None):

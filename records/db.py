@@ -41,7 +41,10 @@ from .errors import (
     BatchExists,
     BatchNotFound,
     DatabaseCorrupt,
+    DatabaseFull,
+    DatabaseIOError,
     DatabaseLocked,
+    DatabaseReadOnly,
     DuplicateDeviceKey,
     RecordsError,
     UnitNotFound,
@@ -588,6 +591,27 @@ class Records:
                 pairs,
             )
 
+    def rebase_rev(self, serial: str, above: int, *, actor: str, reason: str) -> Unit:
+        """Move a unit's ``rev`` past ``above`` (audit ``unit.rebase``), so its current
+        state is sent again and wins over a newer revision the cloud holds (a revoke after
+        the database was restored from an older copy). Never lowers ``rev``."""
+        _require_text(actor=actor, reason=reason)
+        with self._write() as db:
+            before = self._existing_unit(serial)
+            if before.rev > above:
+                return before
+            at = self._stamp()
+            db.execute(
+                "UPDATE units SET rev = ?, updated_at = ? WHERE serial = ?",
+                [int(above) + 1, at, serial],
+            )
+            unit = self._existing_unit(serial)
+            self._append_audit(
+                at=at, actor=actor, action="unit.rebase", subject=serial,
+                details={"reason": reason, "previous_rev": before.rev, "rev": unit.rev},
+            )
+            return unit
+
     def record_sync_run(
         self,
         *,
@@ -704,16 +728,30 @@ class Records:
                 raise _translate(exc, self.path) from exc
             try:
                 yield db
+            except sqlite3.Error as exc:
+                self._roll_back(db)
+                translated = _translate(exc, self.path)
+                if translated is exc:
+                    raise
+                raise translated from exc
             except BaseException:
-                if db.conn.in_transaction:
-                    db.execute("ROLLBACK")
+                self._roll_back(db)
                 raise
             try:
                 db.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
-                if db.conn.in_transaction:
-                    db.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                self._roll_back(db)
                 raise _translate(exc, self.path) from exc
+
+    @staticmethod
+    def _roll_back(db: Database) -> None:
+        """Roll back what the failed transaction wrote; a rollback that fails too (the disk
+        went away) leaves SQLite to roll back on the next open."""
+        try:
+            if db.conn.in_transaction:
+                db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
     def _rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict]:
         with self._lock:
@@ -919,6 +957,12 @@ def _translate(exc: sqlite3.Error, path: Path) -> Exception:
             f"{path} is not a usable station database ({exc}); restore it from a backup "
             "or move it aside"
         )
+    if primary == sqlite3.SQLITE_FULL:
+        return DatabaseFull(f"{path}: the disk is full, nothing more can be recorded ({exc})")
+    if primary == sqlite3.SQLITE_READONLY:
+        return DatabaseReadOnly(f"{path} is read-only for this station ({exc})")
+    if primary == sqlite3.SQLITE_IOERR:
+        return DatabaseIOError(f"{path}: the disk reported an I/O error ({exc})")
     if primary == sqlite3.SQLITE_CANTOPEN:
         return RecordsError(f"cannot open {path}: {exc}")
     return exc

@@ -40,6 +40,24 @@ class DatabaseCorrupt(RecordsError):
     code = "DB_CORRUPT"
 
 
+class DatabaseFull(RecordsError):
+    """The disk (or the file system's quota) is full: nothing more can be recorded."""
+
+    code = "DB_FULL"
+
+
+class DatabaseReadOnly(RecordsError):
+    """The database file, its folder or the file system is read-only."""
+
+    code = "DB_READ_ONLY"
+
+
+class DatabaseIOError(RecordsError):
+    """The operating system reported an I/O error on the database (a failing disk)."""
+
+    code = "DB_IO_ERROR"
+
+
 class BatchNotFound(RecordsError):
     code = "BATCH_NOT_FOUND"
 

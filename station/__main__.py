@@ -1,5 +1,5 @@
 """``python -m station``: the same as the ``station`` command."""
 
-from .cli import main
+from station.cli import main
 
 main()

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError
+from station.errors import ConfigError
 
 CONFIG_ENV = "STATION_CONFIG"
 DEFAULT_CONFIG_NAME = "station.ini"
@@ -55,6 +55,8 @@ class CloudConfig:
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
+    stations_table: str | None = None
+    """The registry of station signing keys (only the administrator's commands use it)."""
 
     @property
     def configured(self) -> bool:
@@ -82,6 +84,8 @@ class StationConfig:
     sync_interval_seconds: float = 300.0
     demo: bool = False
     nrf91: Nrf91Settings = field(default_factory=Nrf91Settings)
+    signing_key: Path = Path("station-signing-key.pem")
+    signing_passphrase_env: str | None = None
 
     @property
     def folder(self) -> Path:
@@ -105,8 +109,9 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
         raise ConfigError(
             f"no {DEFAULT_CONFIG_NAME} in {Path.cwd()}",
             code="CONFIG_MISSING",
-            hint=f"Run from the station's folder, pass --config FILE or set {CONFIG_ENV}; "
-            "`station demo` creates a working folder to try things in.",
+            hint=f"Run from the station's folder, pass --config FILE or set {CONFIG_ENV}. To try "
+            "things without a station: `station demo` makes a working folder, and "
+            "`station-gui --demo` starts the app on simulated boards.",
         )
     return path.resolve()
 
@@ -166,10 +171,13 @@ class _Reader:
                 region=self.text("cloud", "region", "") or None,
                 profile=self.text("cloud", "profile", "") or None,
                 endpoint_url=self.text("cloud", "endpoint_url", "") or None,
+                stations_table=self.text("cloud", "stations_table", "") or None,
             ),
             sync_interval_seconds=self.number("sync", "interval_seconds", 300.0, minimum=5.0),
             demo=self.boolean("station", "demo", False),
             nrf91=self.nrf91(),
+            signing_key=self.file("station", "signing_key", "station-signing-key.pem"),
+            signing_passphrase_env=self.text("station", "signing_passphrase_env", "") or None,
         )
 
     def nrf91(self) -> Nrf91Settings:

@@ -6,14 +6,12 @@ import logging
 import logging.handlers
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from records import Records, RecordsError
-
-from .claim import ClaimCredentials, load_claim_credentials
-from .config import StationConfig, find_config, load_config
-from .errors import StationError
-from .locks import FileLock
+from station.config import StationConfig, find_config, load_config
+from station.errors import StationError, explain
+from station.locks import FileLock, lock_path
+from station.provisioning.claim import ClaimCredentials, load_claim_credentials
 
 log = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
@@ -72,10 +70,6 @@ class Station:
         self.close()
 
 
-def lock_path(config: StationConfig, name: str) -> Path:
-    return config.database.with_name(f"{config.database.name}.{name}.lock")
-
-
 def open_station(config_path: str | os.PathLike[str] | None = None) -> Station:
     config = load_config(find_config(config_path))
     handler = setup_logging(config)
@@ -84,10 +78,10 @@ def open_station(config_path: str | os.PathLike[str] | None = None) -> Station:
     except RecordsError as exc:
         logging.getLogger().removeHandler(handler)
         handler.close()
+        explained = explain(exc)
         raise StationError(
             f"cannot open the station database {config.database}: {exc}",
-            code=getattr(exc, "code", "DB_ERROR"),
-            hint="Check the [station] database path and that no other program holds the file.",
+            code=explained.code, hint=explained.hint,
         ) from None
     return Station(config, records, _log_handler=handler)
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .claim import load_claim_credentials
-from .config import StationConfig, find_config, load_config
-from .errors import StationError
+from station.config import StationConfig, find_config, load_config
+from station.errors import StationError
+from station.provisioning.claim import load_claim_credentials
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
@@ -48,7 +48,7 @@ def _mode_text(path: Path) -> str:
 
 
 def _secrets_in_ini(config: StationConfig) -> list[Check]:
-    from .dynamo import refuse_secrets_in_ini
+    from station.sync.dynamo import refuse_secrets_in_ini
 
     try:
         refuse_secrets_in_ini(config.path)
@@ -150,7 +150,7 @@ def _cloud(config: StationConfig) -> list[Check]:
     cloud = config.cloud
     if not cloud.configured:
         return [Check("cloud", WARN, "no [cloud] table: the allow-list is not synced", "Set [cloud] table and region.")]
-    from .dynamo import describe_endpoint, make_session
+    from station.sync.dynamo import describe_endpoint, make_session
 
     session = make_session(cloud)
     credentials = session.get_credentials()

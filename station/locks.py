@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .errors import StationError
+from station.errors import StationError
+
+if TYPE_CHECKING:
+    from station.config import StationConfig
 
 
 class LockBusy(StationError):
@@ -32,7 +36,8 @@ class FileLock:
             os.close(handle)
             raise LockBusy(
                 f"another process is already {self.purpose} (lock {self.path})",
-                hint="Wait for it to finish, or stop the other station window or command first.",
+                hint="Close the other station window or stop the other command (or wait for it "
+                "to finish), then start this one again.",
             ) from None
         os.ftruncate(handle, 0)
         os.write(handle, f"{os.getpid()}\n".encode())
@@ -78,3 +83,8 @@ else:
 
     def _unlock(handle: int) -> None:
         fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def lock_path(config: StationConfig, name: str) -> Path:
+    """Where the lock called ``name`` of a station lives: beside its database."""
+    return config.database.with_name(f"{config.database.name}.{name}.lock")

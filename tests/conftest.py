@@ -11,7 +11,7 @@ import pytest
 
 from flashing.sim import SimulatedBoard, start_boards
 from station.context import Station, open_station
-from station.demo import prepare_folder
+from station.demo.line import prepare_folder
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -65,7 +65,7 @@ def boards() -> Iterator[Callable[..., list[SimulatedBoard]]]:
 
 # ============================================================================ DynamoDB
 # Fixtures for the DynamoDB sync tests (tests/sync). Real HTTP to a DynamoDB-compatible
-# server: station.dynamo_local.LocalDynamo (moto) on loopback, or the endpoint named by
+# server: station.sync.local_server.LocalDynamo (moto) on loopback, or the endpoint named by
 # $STATION_TEST_DYNAMODB_ENDPOINT (e.g. DynamoDB Local at http://127.0.0.1:8000). Every
 # test gets its own uniquely named table, deleted afterwards. Imports are local so this
 # section stays self-contained.
@@ -80,7 +80,7 @@ def dynamodb_endpoint() -> Iterator[str]:
     if external:
         yield external
         return
-    from station.dynamo_local import LocalDynamo
+    from station.sync.local_server import LocalDynamo
 
     with LocalDynamo() as server:
         yield server.endpoint_url
@@ -117,7 +117,7 @@ def allowlist_table(dynamodb_endpoint: str, dynamodb_env: str) -> Iterator[objec
     import boto3
     from botocore.config import Config
 
-    from station.dynamo_local import create_allowlist_table
+    from station.allowlist_item import create_allowlist_table
 
     client = boto3.session.Session().client(
         "dynamodb",

@@ -1,4 +1,4 @@
-"""station.dynamo_local: a DynamoDB-compatible server on loopback, over real HTTP."""
+"""station.sync.local_server: a DynamoDB-compatible server on loopback, over real HTTP."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from station.dynamo_local import LocalDynamo, create_allowlist_table
+from station.allowlist_item import create_allowlist_table
 from station.errors import StationError
+from station.sync.local_server import LocalDynamo
 
 
 def _client(endpoint_url: str) -> Any:
@@ -104,8 +105,10 @@ def test_create_allowlist_table_is_idempotent(server):
     assert table["TableStatus"] == "ACTIVE"
     assert table["KeySchema"] == [{"AttributeName": "serial", "KeyType": "HASH"}]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "batch-index"
+    indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
+    assert indexes["device-key-index"]["KeySchema"] == [
+        {"AttributeName": "device_key_sha256", "KeyType": "HASH"}]
+    index = indexes["batch-index"]
     assert index["KeySchema"] == [{"AttributeName": "batch", "KeyType": "HASH"}]
     assert index["Projection"]["ProjectionType"] == "ALL"
     # Usable: write a row and find it by batch.
@@ -184,7 +187,7 @@ def test_conditional_writes_are_atomic_under_concurrency(server):
 
 
 def test_missing_moto_is_a_station_error(monkeypatch):
-    import station.dynamo_local as dynamo_local
+    import station.sync.local_server as dynamo_local
 
     real_import = builtins.__import__
 

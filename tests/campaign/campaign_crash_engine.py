@@ -17,7 +17,7 @@ taking the line, and checks the database:
   key, and every unit has such an attempt (no PASS missing from the allow-list, no orphan).
 
 When every board has passed, a final sync through the station's own sync API
-(``sync_from_station``) sends the allow-list to a DynamoDB-compatible server on
+(``run_station_sync``) sends the allow-list to a DynamoDB-compatible server on
 loopback, and a scan of the table must hold exactly the PASS set.
 """
 
@@ -40,7 +40,7 @@ from pathlib import Path
 
 from records import Records
 from station.context import open_station
-from station.demo import prepare_folder
+from station.demo.line import prepare_folder
 
 BATCH = "CRASH-1"
 PRODUCT = "GW"
@@ -511,8 +511,8 @@ def _check_finished_run(report, returncode, stdout, stderr, chunk, serial_of) ->
 def _sync_and_compare(report: CrashReport, ini: Path, endpoint_url: str, table: str, units: dict) -> None:
     import boto3
 
-    from station.dynamo_local import create_allowlist_table
-    from station.sync import sync_from_station
+    from station.allowlist_item import create_allowlist_table
+    from station.sync.engine import run_station_sync
 
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     client = boto3.session.Session().client("dynamodb", endpoint_url=endpoint_url, region_name=region)
@@ -520,7 +520,7 @@ def _sync_and_compare(report: CrashReport, ini: Path, endpoint_url: str, table: 
         create_allowlist_table(client, table)
         ini_set(ini, "cloud", {"table": table, "endpoint_url": endpoint_url, "region": region})
         with open_station(ini) as station:
-            sync_report = sync_from_station(station).run()
+            sync_report = run_station_sync(station.records, station.config)
             report.sync = {"sent": sync_report.sent, "unchanged": sync_report.unchanged,
                            "failed": sync_report.failed, "conflicts": sync_report.conflicts}
             pending = station.records.count_pending_sync()

@@ -3,7 +3,7 @@
 Used by ``tests/campaign/test_campaign_faults.py`` (short and long runs) and by
 ``bench/campaign_faults.py`` (prints the figures). Everything is real: simulated boards
 on pseudo-terminals (agent boards and nRF91 modems), the station's own drivers over
-pyserial, the :class:`~station.runner.LineRunner` running 8-16 ports at once, and the
+pyserial, the :class:`~station.provisioning.runner.LineRunner` running 8-16 ports at once, and the
 real SQLite database.
 
 A campaign is a *plan* drawn from one seed (so a failure can be replayed with
@@ -35,10 +35,10 @@ from flashing.protocol import Command, ObjectId
 from flashing.sim import start_boards, start_nrf91_modems
 from flashing.sim.keys import reused_key
 from station.context import Station
-from station.events import EventBus
-from station.pipeline import Provisioner
-from station.ports import ManualPorts
-from station.runner import LineRunner
+from station.provisioning.events import EventBus
+from station.provisioning.pipeline import Provisioner
+from station.provisioning.ports import ManualPorts
+from station.provisioning.runner import LineRunner
 
 SEED_ENV = "CAMPAIGN_SEED"
 

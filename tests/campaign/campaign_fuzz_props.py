@@ -69,8 +69,8 @@ from flashing.protocol import (
 from flashing.sim.agent_model import AgentBoardModel
 from flashing.sim.faults import FaultSet
 from flashing.sim.nrf91_model import ModemFaultSet, Nrf91ModemModel, make_imei, to_explicit_null
-from station.csr_policy import KEY_TYPES, CsrPolicy, check_csr, normalise_csr_der
 from station.errors import CsrRejected
+from station.provisioning.csr_policy import KEY_TYPES, CsrPolicy, check_csr, normalise_csr_der
 
 ALLOWED: tuple[type[BaseException], ...] = (BoardError, PayloadError, CsrRejected)
 """The typed protocol errors; FrameError and every driver error are BoardError subclasses."""

@@ -8,10 +8,10 @@ import os
 
 import pytest
 
-from station.events import EventBus
-from station.pipeline import Provisioner
-from station.ports import ManualPorts
-from station.runner import LineRunner
+from station.provisioning.events import EventBus
+from station.provisioning.pipeline import Provisioner
+from station.provisioning.ports import ManualPorts
+from station.provisioning.runner import LineRunner
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="simulated boards on pseudo-terminals")
 

@@ -1275,8 +1275,8 @@ def run_campaign(endpoint_url: str, region: str, *, hand: int, hypothesis: int,
     from botocore.config import Config
 
     from cloud import hook
-    from station.dynamo_local import create_allowlist_table
-    from station.trust_check import hook_environment
+    from station.allowlist_item import create_allowlist_table
+    from station.demo.trust_check import hook_environment
 
     seed = campaign_seed(seed)
     log(f"hook campaign: seed {seed} (repeat with {SEED_ENV}={seed}); "

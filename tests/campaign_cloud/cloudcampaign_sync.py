@@ -5,7 +5,7 @@ imported by path, by ``bench/campaign_flaky_cloud.py`` (prints the figures).
 
 Everything is real except the weather: a station database (``records``) with units
 provisioned the way the pipeline records them, ``run_station_sync`` with a client built by
-``station.dynamo`` whose endpoint is a :class:`flaky_proxy.FlakyProxy` in front of the
+``station.sync.dynamo`` whose endpoint is a :class:`flaky_proxy.FlakyProxy` in front of the
 DynamoDB-compatible loopback server. The proxy throttles, fails, slows down, times out and
 drops connections before and after forwarding, at seeded rates.
 
@@ -55,9 +55,11 @@ from typing import Any
 from flaky_proxy import FlakyProxy, fault_rates
 
 from records import Records, StepTiming, Unit
+from station.allowlist_item import HOOK_ATTRIBUTES, SIGNATURE_ATTRIBUTES, SIGNED_ATTRIBUTES
 from station.config import load_config
-from station.dynamo import ClientSettings, SyncError
-from station.sync import HOOK_ATTRIBUTES, STATION_ATTRIBUTES, SyncReport, run_station_sync
+from station.sync.dynamo import ClientSettings, SyncError
+from station.sync.engine import SyncReport, run_station_sync
+from station.sync.signing import create_signing_key
 
 SEED_ENV = "CLOUD_CAMPAIGN_SEED"
 STATION_ID = "CAMPAIGN-ST-1"
@@ -97,7 +99,7 @@ class FlakyPlan:
     fault_rate: float = 0.2
     read_timeout: float = 1.0  # the sync client's; the proxy's timeouts go beyond it
     workers: int = 32
-    retry_mode: str = "adaptive"  # the station's default (station.dynamo.ClientSettings)
+    retry_mode: str = "adaptive"  # the station's default (station.sync.dynamo.ClientSettings)
     max_runs_per_round: int = 60
     replays: int = 20
     seed: int | None = None
@@ -316,7 +318,7 @@ class FlakyCloudCampaign:
         import boto3
         from botocore.config import Config
 
-        from station.dynamo_local import create_allowlist_table
+        from station.allowlist_item import create_allowlist_table
 
         started = time.perf_counter()
         self.log(f"flaky cloud campaign: seed {self.seed} (repeat with {SEED_ENV}={self.seed}); "
@@ -336,12 +338,13 @@ class FlakyCloudCampaign:
         ini.write_text(_INI.format(station_id=STATION_ID, table=self.table, region=self.region,
                                    endpoint=proxy.url), encoding="utf-8")
         self.config = load_config(ini)
+        create_signing_key(self.config.signing_key, STATION_ID)  # rows are signed, as on a line
         self.settings = ClientSettings(
             max_pool_connections=self.plan.workers, connect_timeout=self.plan.read_timeout,
             read_timeout=self.plan.read_timeout, retry_mode=self.plan.retry_mode,
         )
         records = Records(self.config.database)
-        sync_log = logging.getLogger("station.sync")
+        sync_log = logging.getLogger("station.sync.engine")
         counter, level = _RetryCounter(self.figures), sync_log.level
         sync_log.addHandler(counter)
         if sync_log.getEffectiveLevel() > logging.INFO:
@@ -500,7 +503,7 @@ class FlakyCloudCampaign:
             if item is None:
                 self.problems.append(f"{when}: {serial} (rev {unit.rev}) is not in the table")
                 continue
-            station_part = {k: item.get(k) for k in ("serial", *STATION_ATTRIBUTES)}
+            station_part = {k: item.get(k) for k in SIGNED_ATTRIBUTES}
             if station_part != expected_item(unit):
                 self.problems.append(f"{when}: {serial}: table {station_part} != station "
                                      f"{expected_item(unit)}")
@@ -516,7 +519,7 @@ class FlakyCloudCampaign:
             if hook_part != self.hook_attrs.get(serial, {}):
                 self.problems.append(f"{when}: {serial}: hook attributes {hook_part} != "
                                      f"{self.hook_attrs.get(serial, {})}")
-            extra = set(item) - {"serial", *STATION_ATTRIBUTES, *HOOK_ATTRIBUTES}
+            extra = set(item) - {*SIGNED_ATTRIBUTES, *SIGNATURE_ATTRIBUTES, *HOOK_ATTRIBUTES}
             if extra:
                 self.problems.append(f"{when}: {serial}: unexpected attributes {sorted(extra)}")
         for serial in set(items) - set(units):

@@ -1,6 +1,6 @@
 """A fault-injecting HTTP proxy on loopback in front of a DynamoDB-compatible endpoint.
 
-The client (boto3 through ``station.dynamo``) simply talks to :attr:`FlakyProxy.url`;
+The client (boto3 through ``station.sync.dynamo``) simply talks to :attr:`FlakyProxy.url`;
 botocore is never patched. For each request the proxy draws, from one seeded
 ``random.Random``, whether to misbehave and how:
 

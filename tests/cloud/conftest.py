@@ -1,6 +1,6 @@
 """Fixtures for the cloud side: a real DynamoDB-compatible server over HTTP, device PKI.
 
-The server is ``station.dynamo_local.LocalDynamo`` (moto) on loopback, or the endpoint
+The server is ``station.sync.local_server.LocalDynamo`` (moto) on loopback, or the endpoint
 in ``STATION_TEST_DYNAMODB_ENDPOINT`` (e.g. DynamoDB Local). Every test gets its own
 uniquely named table, created and deleted here.
 """
@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from station.dynamo_local import LocalDynamo, create_allowlist_table
+from station.allowlist_item import create_allowlist_table
+from station.sync.local_server import LocalDynamo
 
 ENDPOINT_ENV = "STATION_TEST_DYNAMODB_ENDPOINT"
 

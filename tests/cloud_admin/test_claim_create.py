@@ -9,9 +9,9 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
-from station.claim import load_claim_credentials
 from station.cli import main
-from station.dynamo_local import LocalDynamo
+from station.provisioning.claim import load_claim_credentials
+from station.sync.local_server import LocalDynamo
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ def test_the_demo_syncs_to_an_existing_endpoint_and_the_cloud_check_passes(tmp_p
 
 
 def test_each_demo_folder_gets_its_own_table(tmp_path):
-    from station.demo import prepare_folder
+    from station.demo.line import prepare_folder
 
     first = load_config(prepare_folder(tmp_path / "a")).cloud.table
     second = load_config(prepare_folder(tmp_path / "b")).cloud.table

@@ -12,12 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from station.events import EventBus
-from station.pipeline import Provisioner
-from station.ports import ManualPorts
-from station.runner import LineRunner
-from station.sync import run_station_sync
-from station.trust_check import (
+from station.demo.trust_check import (
     ask_hook,
     board_csr,
     check_trust_chain,
@@ -25,6 +20,11 @@ from station.trust_check import (
     hook_event,
     issue_certificate,
 )
+from station.provisioning.events import EventBus
+from station.provisioning.pipeline import Provisioner
+from station.provisioning.ports import ManualPorts
+from station.provisioning.runner import LineRunner
+from station.sync.engine import run_station_sync
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from gui.line import LineSession
 from gui.main_window import MainWindow
 from gui.slot_tile import SlotTile
 from station.context import Station, open_station
-from station.ports import ManualPorts
-from station.runner import SlotState
+from station.provisioning.ports import ManualPorts
+from station.provisioning.runner import SlotState
 
 WAIT_MS = 20_000
 

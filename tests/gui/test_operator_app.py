@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from flashing.sim import SimulatedBoard
-from station.runner import SlotState
+from station.provisioning.runner import SlotState
 
 WAIT_MS = 20_000
 

@@ -14,14 +14,14 @@ from PySide6.QtWidgets import QTableView
 
 from gui.units_model import UnitsModel
 from station.config import CloudConfig
-from station.runner import SlotState
+from station.provisioning.runner import SlotState
 
 WAIT_MS = 20_000
 
 
 @pytest.fixture(scope="module")
 def dynamo():
-    from station.dynamo_local import LocalDynamo
+    from station.sync.local_server import LocalDynamo
 
     with LocalDynamo() as server:
         yield server
@@ -29,7 +29,7 @@ def dynamo():
 
 @pytest.fixture
 def cloud_table(dynamo, monkeypatch):
-    from station.dynamo_local import create_allowlist_table
+    from station.allowlist_item import create_allowlist_table
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 
 from records import Records
 from station.cli import main as station_main
-from station.demo import prepare_folder
+from station.demo.line import prepare_folder
 
 FAST_TIMEOUTS = {
     "answer_seconds": "0.3",

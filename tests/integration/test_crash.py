@@ -1,5 +1,5 @@
 """A station process killed between steps: nothing is finished by accident, and the next
-process that takes the line marks the attempt aborted (ARCHITECTURE.md: "Every attempt is
+process that takes the line marks the attempt aborted (docs/architecture.md: "Every attempt is
 kept (started, finished or aborted), so a crash mid-board is visible after restart").
 
 The station runs as a real ``station provision`` process against a simulated board (in
@@ -29,7 +29,8 @@ from integration_harness import (
 from flashing.protocol import Command
 from flashing.sim import SimulatedBoard
 from records import Attempt
-from station.context import lock_path, open_station
+from station.context import open_station
+from station.locks import lock_path
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL, flock and ptys are POSIX-only")
 

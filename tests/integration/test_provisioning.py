@@ -1,6 +1,6 @@
 """Provisioning boards end to end: ``Provisioner`` against simulated boards on real ptys.
 
-What PASS means (ARCHITECTURE.md) as executable statements: every step checked, the
+What PASS means (docs/architecture.md) as executable statements: every step checked, the
 allow-list row and the attempt recorded together, and a FAIL never leaving an
 ``allowed`` row behind unless an earlier PASS of the same board put it there.
 """
@@ -17,11 +17,11 @@ from integration_harness import ini_set
 
 from flashing.protocol import Command, ObjectId
 from flashing.sim import SimulatedBoard
-from station.boards import open_board
 from station.config import load_config
 from station.context import Station
 from station.errors import StationError
-from station.events import (
+from station.provisioning.boards import open_board
+from station.provisioning.events import (
     AttemptFinished,
     AttemptStarted,
     EventBus,
@@ -29,7 +29,12 @@ from station.events import (
     StepFinished,
     StepStarted,
 )
-from station.pipeline import Provisioner, ProvisionRequest, ProvisionResult, ReprovisionOverride
+from station.provisioning.pipeline import (
+    Provisioner,
+    ProvisionRequest,
+    ProvisionResult,
+    ReprovisionOverride,
+)
 
 STEP_NAMES = [
     "identify",

@@ -1,4 +1,4 @@
-"""The claim private key never leaves its file (ARCHITECTURE.md: "The claim private key is
+"""The claim private key never leaves its file (docs/architecture.md: "The claim private key is
 never written to the database, a log, a report or an error message").
 
 A whole demo line runs as real processes (passing and failing boards, listings, reports,

@@ -29,8 +29,8 @@ from flashing.nrf91 import (
     Nrf91Board,
     Nrf91Timeouts,
 )
-from station.csr_policy import CsrPolicy, check_csr
 from station.errors import CsrRejected
+from station.provisioning.csr_policy import CsrPolicy, check_csr
 
 POLICY = CsrPolicy()
 QUICK = Nrf91Timeouts(answer=0.3, cfun=0.3, keygen=0.3)

@@ -23,7 +23,7 @@ from flashing.sim.nrf91_model import (
     make_imei,
     parse_modem_fault,
 )
-from station.csr_policy import normalise_csr_der
+from station.provisioning.csr_policy import normalise_csr_der
 
 IMEI = make_imei("35404599", 123)
 PEM = "-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAKHBfpegPjMCMA0GCSqGSIb3DQEBCwUAMBExDzANBgNVBAMMBnVu\n-----END CERTIFICATE-----\n"

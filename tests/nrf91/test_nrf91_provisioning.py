@@ -12,7 +12,7 @@ from nrf91_helpers import CLAIM_TAG, DEVICE_TAG, command_names, make_bundle, ope
 from flashing.board import ClaimBundle, ClaimObject
 from flashing.nrf91 import PROTOCOL, Nrf91Board, is_valid_imei
 from flashing.sim.nrf91_board import start_nrf91_modems
-from station.csr_policy import CsrPolicy, check_csr, normalise_csr_der
+from station.provisioning.csr_policy import CsrPolicy, check_csr, normalise_csr_der
 
 POLICY = CsrPolicy()
 TYPES = {ClaimObject.ROOT_CA: 0, ClaimObject.CLAIM_CERT: 1, ClaimObject.CLAIM_KEY: 2}

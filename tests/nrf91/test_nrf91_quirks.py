@@ -12,7 +12,7 @@ from nrf91_helpers import CLAIM_TAG, FAST, open_board
 from flashing.board import ClaimObject
 from flashing.errors import BoardTimeout
 from flashing.nrf91 import Nrf91Timeouts
-from station.csr_policy import CsrPolicy, check_csr
+from station.provisioning.csr_policy import CsrPolicy, check_csr
 
 POLICY = CsrPolicy()
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from report_fixtures import BATCH, EMPTY_BATCH, EXPECTED_COUNTS, build_known_database
 
 from station.cli import main as station_main
-from station.demo import prepare_folder
+from station.demo.line import prepare_folder
 
 
 @pytest.fixture(scope="module")

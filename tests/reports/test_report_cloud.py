@@ -18,10 +18,10 @@ from click.testing import CliRunner, Result
 from report_fixtures import CLAIM_A, CLAIM_B, device_key, report_clock
 
 from station.cli import main as station_main
-from station.demo import prepare_folder
-from station.report import STATION_ONLY_FIELDS, ReportError
-from station.report_cloud import build_cloud_report, query_batch_items
-from station.report_formats import render
+from station.demo.line import prepare_folder
+from station.reports.cloud_source import build_cloud_report, query_batch_items
+from station.reports.data import STATION_ONLY_FIELDS, ReportError
+from station.reports.formats import render
 
 ENDPOINT_ENV = "STATION_TEST_DYNAMODB_ENDPOINT"
 REGION = "us-east-1"
@@ -56,11 +56,11 @@ def dynamo() -> Iterator[SimpleNamespace]:
     server = None
     endpoint = os.environ.get(ENDPOINT_ENV, "").strip()
     if not endpoint:
-        from station.dynamo_local import LocalDynamo
+        from station.sync.local_server import LocalDynamo
 
         server = LocalDynamo()
         endpoint = server.start()
-    from station.dynamo_local import create_allowlist_table
+    from station.allowlist_item import create_allowlist_table
 
     client = boto3.session.Session().client(
         "dynamodb", endpoint_url=endpoint, region_name=REGION,

@@ -39,8 +39,8 @@ from report_fixtures import (
 )
 
 from records import Records
-from station.report import BatchReport, ReportError, build_report
-from station.report_formats import (
+from station.reports.data import BatchReport, ReportError, build_report
+from station.reports.formats import (
     CSV_BOM,
     UNIT_FIELDS,
     format_renderer,

@@ -11,7 +11,7 @@ import pytest
 from report_fixtures import BATCH, EXPECTED_COUNTS
 
 from records import Records
-from station.report import build_report
+from station.reports.data import build_report
 
 pytest.importorskip("pytestqt")
 

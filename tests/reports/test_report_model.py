@@ -28,7 +28,7 @@ from report_fixtures import (
 
 from records import Records, StepTiming
 from records.reports import ReportQueries
-from station.report import (
+from station.reports.data import (
     BatchReport,
     ReportError,
     build_report,

@@ -7,10 +7,16 @@ import time
 
 import pytest
 
-from station.events import AttemptFinished, EventBus
-from station.pipeline import Provisioner
-from station.ports import ManualPorts
-from station.runner import LineRunner, PortAppeared, PortDisappeared, SlotChanged, SlotState
+from station.provisioning.events import AttemptFinished, EventBus
+from station.provisioning.pipeline import Provisioner
+from station.provisioning.ports import ManualPorts
+from station.provisioning.runner import (
+    LineRunner,
+    PortAppeared,
+    PortDisappeared,
+    SlotChanged,
+    SlotState,
+)
 
 
 def make_runner(station, ports=None, **kwargs) -> LineRunner:
@@ -192,7 +198,7 @@ def test_database_writes_from_many_slots_stay_consistent(station, boards):
 
 
 def test_a_supervisor_override_passed_to_retry_applies_to_that_run_only(station, boards):
-    from station.pipeline import ReprovisionOverride
+    from station.provisioning.pipeline import ReprovisionOverride
 
     ports = ManualPorts()
     runner = make_runner(station, ports).start()

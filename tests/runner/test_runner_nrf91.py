@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flashing.sim import start_nrf91_modems
-from station.events import EventBus
-from station.pipeline import Provisioner
-from station.ports import ManualPorts
-from station.runner import LineRunner
+from station.provisioning.events import EventBus
+from station.provisioning.pipeline import Provisioner
+from station.provisioning.ports import ManualPorts
+from station.provisioning.runner import LineRunner
 
 
 def test_the_line_runner_provisions_nrf91_modems_in_parallel(station):
@@ -33,8 +33,8 @@ def test_the_line_runner_provisions_nrf91_modems_in_parallel(station):
 def test_the_batch_report_counts_nrf91_modems_like_any_board(station):
     import json
 
-    from station.report import build_report
-    from station.report_formats import render
+    from station.reports.data import build_report
+    from station.reports.formats import render
 
     config = replace(station.config, driver="nrf91")
     modems = start_nrf91_modems(2, faults={1: ["storage-full"]})

@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-import station.claim as claim_module
-from station.claim import (
+import station.provisioning.claim as claim_module
+from station.errors import ClaimError, StationError
+from station.provisioning.claim import (
     INI_KEY_CERT,
     INI_KEY_KEY,
     INI_KEY_ROOT_CA,
@@ -26,7 +27,6 @@ from station.claim import (
     fingerprint_sha256_of_cert_pem,
     load_claim_credentials,
 )
-from station.errors import ClaimError, StationError
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 PASSPHRASE = b"correct horse battery staple"

@@ -12,7 +12,8 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from station.csr_policy import (
+from station.errors import CsrRejected
+from station.provisioning.csr_policy import (
     MAX_CSR_SIZE,
     CheckedCsr,
     CsrPolicy,
@@ -20,7 +21,6 @@ from station.csr_policy import (
     device_key_sha256,
     normalise_csr_der,
 )
-from station.errors import CsrRejected
 
 SERIAL = "SN-2025-000123"
 DEFAULT = CsrPolicy()

@@ -13,15 +13,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from station.claim import load_claim_credentials
-from station.csr_policy import CsrPolicy, check_csr, device_key_sha256
-from station.demo_material import (
+from station.demo.material import (
     DEMO_MARKER,
     DemoClaimFiles,
     make_demo_claim_material,
     sign_csr_as_demo_ca,
 )
 from station.errors import CsrRejected, StationError
+from station.provisioning.claim import load_claim_credentials
+from station.provisioning.csr_policy import CsrPolicy, check_csr, device_key_sha256
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 posix_only = pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")

@@ -1,5 +1,5 @@
 """Fixtures for the sync tests: station databases with units, clients built the station's
-way (station.dynamo), fake time for the retry loop, and reading the table back.
+way (station.sync.dynamo), fake time for the retry loop, and reading the table back.
 
 The DynamoDB server and the per-test table come from the "DynamoDB" section of
 tests/conftest.py (``dynamodb_endpoint``, ``allowlist_table``); plain helpers are in
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sync_helpers import FakeTime, StationDB, client_for, plain
 
-from station.sync import AllowlistSync
+from station.sync.engine import AllowlistSync
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 
 from records import Records, StepTiming, Unit
 from station.config import CloudConfig
-from station.dynamo import ClientSettings, make_client
+from station.sync.dynamo import ClientSettings, make_client
 
 _STEPS = (StepTiming(name="read_serial", started_at="2026-11-22T10:00:00.000Z",
                      duration_ms=1.0, ok=True),)
@@ -99,7 +99,7 @@ class FakeTime:
 
 def client_for(table: Any, endpoint_url: str | None = None, *, max_attempts: int = 1,
                pool: int = 16) -> Any:
-    """A DynamoDB client made by station.dynamo, as the station makes it (no botocore
+    """A DynamoDB client made by station.sync.dynamo, as the station makes it (no botocore
     retries by default, so the sync's own retry loop is what the tests see)."""
     cloud = CloudConfig(table=table.name, region=table.region,
                         endpoint_url=endpoint_url or table.endpoint_url)

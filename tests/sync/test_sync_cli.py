@@ -19,8 +19,7 @@ from sync_helpers import StationDB, fingerprint, free_port, provision_into
 
 from station.cli import main
 from station.config import load_config
-from station.context import lock_path
-from station.locks import FileLock
+from station.locks import FileLock, lock_path
 
 
 def add_cloud(folder: Path, *, table: str, region: str, endpoint_url: str | None,
@@ -99,7 +98,7 @@ def test_table_create(station_folder, allowlist_table):
         assert json.loads(result.stdout)["status"] == "ACTIVE"
         table = allowlist_table.client.describe_table(TableName=name)["Table"]
         assert table["KeySchema"] == [{"AttributeName": "serial", "KeyType": "HASH"}]
-        assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["batch-index"]
+        assert sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"]) == ["batch-index", "device-key-index"]
         again = station(ini, "table", "create")  # an existing, matching table is kept
         assert again.exit_code == 0 and "is ACTIVE" in again.stdout
     finally:
@@ -146,8 +145,8 @@ def test_a_missing_table_is_one_line_with_a_hint_and_exit_3(station_folder, allo
 
 def test_a_conflict_exits_4_and_is_listed(station_ini, units, allowlist_table, tmp_path):
     from station.config import CloudConfig
-    from station.dynamo import make_client
-    from station.sync import AllowlistSync
+    from station.sync.dynamo import make_client
+    from station.sync.engine import AllowlistSync
 
     other = StationDB(tmp_path / "other.sqlite", "OTHER-STATION")  # another line PC...
     other.provision("SIM000001", key=fingerprint("theirs"))

@@ -11,12 +11,8 @@ from hypothesis import strategies as st
 from sync_helpers import CLAIM, fingerprint
 
 from records import Unit
-from station.sync import (
-    CONDITION_EXPRESSION,
-    EXPRESSION_ATTRIBUTE_NAMES,
-    UPDATE_EXPRESSION,
-    item_values,
-)
+from station.allowlist_item import AllowlistItem
+from station.sync.engine import CONDITION_EXPRESSION
 
 _serials = itertools.count()
 
@@ -55,12 +51,8 @@ def test_any_order_of_writes_keeps_the_first_station_and_its_highest_rev(
                                            ":t": {"S": "thing"}},
             )
         try:
-            client.update_item(
-                TableName=table, Key={"serial": {"S": serial}},
-                UpdateExpression=UPDATE_EXPRESSION, ConditionExpression=CONDITION_EXPRESSION,
-                ExpressionAttributeNames=EXPRESSION_ATTRIBUTE_NAMES,
-                ExpressionAttributeValues=item_values(unit(serial, station, rev)),
-            )
+            item = AllowlistItem.from_unit(unit(serial, station, rev))
+            client.update_item(**item.update_request(table, CONDITION_EXPRESSION))
         except client.exceptions.ConditionalCheckFailedException:
             pass
 

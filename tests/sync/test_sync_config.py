@@ -1,4 +1,4 @@
-"""station.dynamo: clients from [cloud], the standard endpoint variable, and no secrets in
+"""station.sync.dynamo: clients from [cloud], the standard endpoint variable, and no secrets in
 station.ini."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import pytest
 from sync_helpers import free_port
 
 from station.config import CloudConfig
-from station.dynamo import (
+from station.errors import ConfigError
+from station.sync.dynamo import (
     ClientSettings,
     SyncError,
     make_client,
@@ -15,8 +16,7 @@ from station.dynamo import (
     refuse_secrets_in_ini,
     validate_endpoint_url,
 )
-from station.errors import ConfigError
-from station.sync import AllowlistSync
+from station.sync.engine import AllowlistSync
 
 
 def test_aws_endpoint_url_dynamodb_is_honoured_when_endpoint_url_is_empty(

@@ -11,7 +11,8 @@ import boto3
 import pytest
 from sync_helpers import CLAIM, count_requests, fingerprint
 
-from station.sync import HOOK_ATTRIBUTES, AllowlistSync, SyncReport
+from station.allowlist_item import HOOK_ATTRIBUTES
+from station.sync.engine import AllowlistSync, SyncReport
 
 
 def test_first_sync_writes_every_unit_with_the_contract_attributes(db, syncer, all_items):
@@ -89,7 +90,8 @@ def test_only_changed_rows_are_sent(db, syncer, clients, cloud_item):
     report = syncer(db, client=client).run()
 
     assert (report.sent, report.unchanged) == (2, 0)
-    assert requests == ["UpdateItem", "UpdateItem"]
+    # one write each; the new allowed unit's key is first looked up in the key index
+    assert sorted(requests) == ["Query", "UpdateItem", "UpdateItem"]
     item = cloud_item("SN00003")
     assert (item["status"], item["rev"], item["device_key_sha256"]) == (
         "revoked", 3, fingerprint("new key"))
@@ -118,10 +120,32 @@ def test_an_older_copy_of_the_database_never_overwrites_newer_data(db, syncer, c
     assert syncer(db).run().sent == 2
 
     report = syncer(older).run()  # syncs after the newer one: out of order
-    assert (report.sent, report.unchanged, report.conflicts) == (0, 2, 0)
+    # SN2 says the same as the cloud: unchanged. SN1 says "allowed" where the cloud holds
+    # this station's newer "revoked": a conflict for a person, never a silent "unchanged".
+    assert (report.sent, report.unchanged, report.conflicts) == (0, 1, 1)
+    assert report.conflict_serials == ("SN1",) and report.exit_code == 4
     item = cloud_item("SN1")
     assert (item["status"], item["rev"]) == ("revoked", 2)
     older.close()
+
+
+def test_a_revoke_after_restoring_an_old_backup_reaches_the_cloud(db, syncer, cloud_item, tmp_path):
+    db.provision("SN1")  # rev 1
+    backup = db.copy_to(tmp_path / "backup.sqlite")
+    db.records.revoke("SN1", actor="qa", reason="test")  # rev 2
+    db.records.unrevoke("SN1", actor="qa", reason="test")  # rev 3, allowed
+    syncer(db).run()
+    assert cloud_item("SN1")["rev"] == 3
+
+    backup.records.revoke("SN1", actor="qa", reason="stolen")  # rev 2 in the restored copy
+    report = syncer(backup).run()
+
+    item = cloud_item("SN1")
+    assert item["status"] == "revoked" and item["rev"] > 3
+    assert report.ok and report.pending_left == 0
+    assert backup.records.get_unit("SN1").rev == item["rev"]
+    assert any(e.action == "unit.rebase" for e in backup.records.audit_entries(subject="SN1"))
+    backup.close()
 
 
 def test_hook_attributes_survive_a_resync(db, syncer, allowlist_table, cloud_item):
@@ -250,7 +274,7 @@ def test_an_item_of_this_station_without_rev_is_taken_over(db, syncer, allowlist
     assert (item["rev"], item["status"], item["thing_name"]) == (1, "allowed", "t")
 
 
-def test_a_unit_too_large_for_dynamodb_fails_alone(db, syncer, cloud_item):
+def test_a_unit_the_cloud_would_refuse_fails_alone(db, syncer, cloud_item):
     db.provision("SN1")
     db.provision("HUGE", product="x" * 410_000)
     db.provision("SN2")
@@ -258,7 +282,7 @@ def test_a_unit_too_large_for_dynamodb_fails_alone(db, syncer, cloud_item):
     assert (report.sent, report.failed) == (2, 1)
     assert report.failures[0].serial == "HUGE"
     assert report.failures[0].code == "SYNC_ITEM_INVALID"
-    assert "400" in report.failures[0].message or "bytes" in report.failures[0].message
+    assert "product" in report.failures[0].message and "refused by the cloud" in report.failures[0].message
     assert report.exit_code == 4 and report.pending_left == 1
     assert cloud_item("HUGE") is None
     assert db.records.last_successful_sync() is None
@@ -290,12 +314,12 @@ def test_progress_is_reported_and_an_interrupt_keeps_what_was_confirmed(db, sync
     assert db.records.count_pending_sync() <= 10 - 4  # confirmed ones were recorded
 
 
-def test_sync_from_station_takes_the_lock(station_folder, allowlist_table, cloud_item):
+def test_a_station_sync_takes_the_lock(station_folder, allowlist_table, cloud_item):
     from sync_helpers import provision_into
 
-    from station.context import lock_path, open_station
-    from station.locks import FileLock, LockBusy
-    from station.sync import sync_from_station
+    from station.context import open_station
+    from station.locks import FileLock, LockBusy, lock_path
+    from station.sync.engine import run_station_sync
 
     ini = station_folder / "station.ini"
     ini.write_text(ini.read_text() + f"\n[cloud]\ntable = {allowlist_table.name}\n"
@@ -304,6 +328,36 @@ def test_sync_from_station_takes_the_lock(station_folder, allowlist_table, cloud
         provision_into(station.config.database, station.config.station_id, "SIM000001")
         with FileLock(lock_path(station.config, "sync"), purpose="test"):
             with pytest.raises(LockBusy):
-                sync_from_station(station).run()
-        assert sync_from_station(station).run().sent == 1
+                run_station_sync(station.records, station.config)
+        assert run_station_sync(station.records, station.config).sent == 1
     assert cloud_item("SIM000001")["station_id"] == "DEMO-STATION-1"
+
+
+def test_a_device_key_another_serial_holds_in_the_table_is_a_conflict(make_db, syncer, cloud_item):
+    first, second = make_db("a", "ST-A"), make_db("b", "ST-B")
+    key = fingerprint("one key on two boards")
+    first.provision("SN1", key=key)
+    assert syncer(first).run().sent == 1
+
+    second.provision("SN2", key=key)  # another station, another serial, the same key
+    report = syncer(second).run()
+
+    assert report.conflict_serials == ("SN2",) and report.exit_code == 4
+    assert cloud_item("SN2") is None
+    assert "SN1" in second.records.sync_conflicts()[0]["detail"]
+
+
+def test_signed_rows_carry_a_signature_the_station_key_verifies(db, syncer, cloud_item, tmp_path):
+    from station.allowlist_item import decode_item
+    from station.sync.signing import create_signing_key, verify_row
+
+    signer = create_signing_key(tmp_path / "key.pem", "ST-A")
+    db.provision("SN1")
+    syncer(db, signer=signer).run()
+
+    raw = cloud_item("SN1")
+    item = decode_item(raw)
+    assert item is not None and item.signer_key_id == signer.key_id
+    assert verify_row(item, signer.public_der)
+    forged = decode_item({**raw, "device_key_sha256": fingerprint("a clone's key")})
+    assert not verify_row(forged, signer.public_der)

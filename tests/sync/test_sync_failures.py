@@ -10,8 +10,8 @@ import pytest
 from sync_helpers import fingerprint, free_port
 from sync_relay import Forward, Relay, Reply
 
-from station.dynamo import SyncError
-from station.sync import AllowlistSync, classify_error
+from station.sync.dynamo import SyncError
+from station.sync.engine import AllowlistSync, classify_error
 
 
 def test_offline_units_stay_queued_and_go_out_when_the_endpoint_is_back(
@@ -37,7 +37,7 @@ def test_offline_units_stay_queued_and_go_out_when_the_endpoint_is_back(
     if os.environ.get("STATION_TEST_DYNAMODB_ENDPOINT", "").strip():
         server = Relay(dynamodb_endpoint, port=port).start()  # in front of the external one
     else:
-        from station.dynamo_local import LocalDynamo
+        from station.sync.local_server import LocalDynamo
 
         server = LocalDynamo(port=port)  # moto's data is per process: same tables
         server.start()
@@ -164,7 +164,7 @@ def test_permanent_errors_stop_the_run_with_a_clear_code(
 
 def test_missing_credentials_are_a_permanent_error(db, allowlist_table, monkeypatch, tmp_path):
     from station.config import CloudConfig
-    from station.dynamo import make_client
+    from station.sync.dynamo import make_client
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
@@ -183,7 +183,7 @@ def test_missing_credentials_are_a_permanent_error(db, allowlist_table, monkeypa
 
 def test_a_loopback_emulator_needs_no_real_credentials(db, allowlist_table, monkeypatch, tmp_path):
     from station.config import CloudConfig
-    from station.dynamo import make_client
+    from station.sync.dynamo import make_client
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)

@@ -16,7 +16,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from .errors import StationError
+from station.errors import StationError
 
 CERT_FILE = "claim.cert.pem"
 KEY_FILE = "claim.private.key"

@@ -33,14 +33,11 @@ from typing import Any
 from station.errors import StationError
 
 __all__ = [
-    "ALLOWLIST_BATCH_INDEX",
     "LocalDynamo",
-    "create_allowlist_table",
 ]
 
 log = logging.getLogger(__name__)
 
-ALLOWLIST_BATCH_INDEX = "batch-index"
 _INSTALL_HINT = "pip install 'provisioning-station[demo]'"
 
 # One lock for every LocalDynamo in the process: moto's backends are global.
@@ -229,130 +226,6 @@ class LocalDynamo:
     def __repr__(self) -> str:
         state = self._endpoint_url or "stopped"
         return f"LocalDynamo({state})"
-
-
-# --------------------------------------------------------------------------- table
-
-
-_EXPECTED_KEY = [{"AttributeName": "serial", "KeyType": "HASH"}]
-_EXPECTED_INDEX_KEY = [{"AttributeName": "batch", "KeyType": "HASH"}]
-
-
-def _as_client(client_or_resource: Any) -> Any:
-    if hasattr(client_or_resource, "describe_table"):
-        return client_or_resource
-    client = getattr(getattr(client_or_resource, "meta", None), "client", None)
-    if client is None or not hasattr(client, "describe_table"):
-        raise TypeError("expected a boto3 DynamoDB client or service resource")
-    return client
-
-
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
-def _schema_problems(table: dict[str, Any]) -> list[str]:
-    problems = []
-    key = [dict(k) for k in table.get("KeySchema", [])]
-    if key != _EXPECTED_KEY:
-        problems.append(f"key schema is {key}, expected {_EXPECTED_KEY}")
-    types = {a["AttributeName"]: a["AttributeType"] for a in table.get("AttributeDefinitions", [])}
-    if types.get("serial", "S") != "S":
-        problems.append(f"serial is of type {types['serial']}, expected S")
-    indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", []) or []}
-    index = indexes.get(ALLOWLIST_BATCH_INDEX)
-    if index is None:
-        problems.append(f"global secondary index {ALLOWLIST_BATCH_INDEX!r} is missing")
-    else:
-        index_key = [dict(k) for k in index.get("KeySchema", [])]
-        if index_key != _EXPECTED_INDEX_KEY:
-            problems.append(
-                f"index {ALLOWLIST_BATCH_INDEX!r} key is {index_key}, expected {_EXPECTED_INDEX_KEY}"
-            )
-        if types.get("batch", "S") != "S":
-            problems.append(f"batch is of type {types['batch']}, expected S")
-    return problems
-
-
-def _table_ready(table: dict[str, Any]) -> bool:
-    if table.get("TableStatus") != "ACTIVE":
-        return False
-    return all(
-        i.get("IndexStatus", "ACTIVE") == "ACTIVE"
-        for i in table.get("GlobalSecondaryIndexes", []) or []
-    )
-
-
-def create_allowlist_table(
-    client_or_resource: Any, table_name: str, *, timeout: float = 120.0
-) -> None:
-    """Create the allow-list table of the cloud contract and wait until it is ACTIVE.
-
-    Partition key ``serial`` (S), global secondary index ``batch-index`` on ``batch``
-    (S, projection ALL), on-demand billing. If the table exists with that schema this
-    only waits for it to be ACTIVE; with another schema it raises a StationError
-    (``DYNAMO_TABLE_MISMATCH``) and changes nothing.
-    """
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    client = _as_client(client_or_resource)
-    try:
-        try:
-            table = client.describe_table(TableName=table_name)["Table"]
-        except ClientError as exc:
-            if _error_code(exc) != "ResourceNotFoundException":
-                raise
-            table = None
-        if table is None:
-            try:
-                client.create_table(
-                    TableName=table_name,
-                    AttributeDefinitions=[
-                        {"AttributeName": "serial", "AttributeType": "S"},
-                        {"AttributeName": "batch", "AttributeType": "S"},
-                    ],
-                    KeySchema=_EXPECTED_KEY,
-                    GlobalSecondaryIndexes=[
-                        {
-                            "IndexName": ALLOWLIST_BATCH_INDEX,
-                            "KeySchema": _EXPECTED_INDEX_KEY,
-                            "Projection": {"ProjectionType": "ALL"},
-                        }
-                    ],
-                    BillingMode="PAY_PER_REQUEST",
-                )
-            except ClientError as exc:
-                # Someone else created it between our describe and create: check it below.
-                if _error_code(exc) != "ResourceInUseException":
-                    raise
-        deadline = time.monotonic() + timeout
-        while True:
-            table = client.describe_table(TableName=table_name)["Table"]
-            problems = _schema_problems(table)
-            if problems:
-                raise StationError(
-                    f"DynamoDB table {table_name!r} exists with another schema: "
-                    + "; ".join(problems),
-                    code="DYNAMO_TABLE_MISMATCH",
-                    hint="Point the station at the allow-list table created by "
-                    "cloud/template.yaml, or choose another table name.",
-                )
-            if _table_ready(table):
-                return
-            if time.monotonic() >= deadline:
-                raise StationError(
-                    f"DynamoDB table {table_name!r} did not become ACTIVE within {timeout:.0f} s",
-                    code="DYNAMO_TABLE_NOT_READY",
-                    hint="Check the table in the AWS console and try again.",
-                )
-            time.sleep(0.2)
-    except (ClientError, BotoCoreError) as exc:
-        raise StationError(
-            f"could not create or check DynamoDB table {table_name!r}: {exc}",
-            code="DYNAMO_UNAVAILABLE",
-            hint="Check the DynamoDB endpoint, region and credentials.",
-        ) from exc
 
 
 def _serve_until_stopped(urls: Any, stop: Any) -> None:

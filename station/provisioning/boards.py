@@ -5,9 +5,8 @@ from __future__ import annotations
 from flashing.agent import AgentBoard, AgentTimeouts
 from flashing.board import Board
 from flashing.nrf91 import Nrf91Board, Nrf91Timeouts
-
-from .config import StationConfig
-from .errors import ConfigError
+from station.config import StationConfig
+from station.errors import ConfigError
 
 
 def open_board(config: StationConfig, port: str) -> Board:

@@ -11,7 +11,7 @@
   group (``gui.report_pdf:render_pdf``, Qt's own PDF writer). station/ never imports gui/
   or Qt: the renderer is looked up at run time, see :func:`format_renderer`.
 
-A renderer registered in that group receives the :class:`~station.report.BatchReport`
+A renderer registered in that group receives the :class:`~station.reports.data.BatchReport`
 and returns bytes; registering one under a new name adds a format.
 """
 
@@ -28,7 +28,14 @@ from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any
 
-from .report import BatchReport, FailureCode, HourBucket, ReportError, SerialTrace, UnitRow
+from station.reports.data import (
+    BatchReport,
+    FailureCode,
+    HourBucket,
+    ReportError,
+    SerialTrace,
+    UnitRow,
+)
 
 ENTRY_POINT_GROUP = "station.report_formats"
 BUILTIN_FORMATS = ("html", "csv", "json")

@@ -1,7 +1,7 @@
 """Provision one board: the named steps, their checks, and what PASS means.
 
 A board is PASS only when every step below succeeded and was checked (see
-ARCHITECTURE.md). Any failure ends the attempt as FAIL with a stable code and an
+docs/architecture.md). Any failure ends the attempt as FAIL with a stable code and an
 operator hint; the unit row is written only by the last step, in the same
 transaction as the attempt, so a FAIL never leaves an ``allowed`` unit behind.
 """
@@ -18,29 +18,46 @@ from typing import Any
 from flashing.board import Board, ClaimBundle, ClaimObject
 from flashing.errors import BoardError, BoardTimeout, FrameError
 from records import DuplicateDeviceKey, Records, RecordsError, StepTiming, Unit, utc_now_iso
-
-from .boards import open_board
-from .claim import ClaimCredentials
-from .config import StationConfig
-from .csr_policy import CheckedCsr, CsrPolicy, check_csr
-from .errors import StationError
-from .events import AttemptFinished, AttemptStarted, EventBus, SerialRead, StepFinished, StepStarted
+from station.allowlist_item import ItemRuleError, check_serial
+from station.config import StationConfig
+from station.errors import StationError, explain
+from station.provisioning.boards import open_board
+from station.provisioning.claim import ClaimCredentials
+from station.provisioning.csr_policy import CheckedCsr, CsrPolicy, check_csr
+from station.provisioning.events import (
+    AttemptFinished,
+    AttemptStarted,
+    EventBus,
+    SerialRead,
+    StepFinished,
+    StepStarted,
+)
 
 log = logging.getLogger(__name__)
 
-STEPS = (
-    "identify",
-    "read_serial",
-    "check_history",
-    "install_claim",
-    "verify",
-    "generate_csr",
-    "check_csr",
-    "commit",
-    "record",
+@dataclass(frozen=True)
+class Step:
+    """One checked step of provisioning, with its own options."""
+
+    name: str
+    retried: bool = False
+    """Idempotent on the board, so a transient link error may be retried (``[timeouts]
+    step_retries`` times)."""
+
+
+PIPELINE = (
+    Step("identify", retried=True),
+    Step("read_serial", retried=True),
+    Step("check_history"),
+    Step("install_claim", retried=True),
+    Step("verify", retried=True),
+    Step("generate_csr"),
+    Step("check_csr"),
+    Step("commit", retried=True),
+    Step("record"),
 )
-RETRIED_STEPS = frozenset({"identify", "read_serial", "install_claim", "verify", "commit"})
-"""Steps that are idempotent on the board, so a transient link error may be retried."""
+STEPS = tuple(step.name for step in PIPELINE)
+"""The step names in order (what attempts record and the app shows as "step N of 9")."""
 
 TRANSIENT_CODES = frozenset({BoardTimeout.code, FrameError.code, "BOARD_BUSY"})
 
@@ -136,8 +153,8 @@ class Provisioner:
         self.bus.publish(AttemptStarted(request.port, attempt_id, len(STEPS)))
         failure: StepFailed | None = None
         try:
-            for index, name in enumerate(STEPS):
-                self._run_step(run, index, name)
+            for index, step in enumerate(PIPELINE):
+                self._run_step(run, index, step)
         except StepFailed as exc:
             failure = exc
         finally:
@@ -156,12 +173,20 @@ class Provisioner:
     def _step_read_serial(self, run: _Run) -> None:
         assert run.board is not None
         serial = run.board.read_serial()
+        try:
+            check_serial(serial)
+        except ItemRuleError as exc:
+            raise StepFailed(exc.code, exc.hint, exc.message) from None
         if not self.config.serial_pattern.fullmatch(serial):
             raise StepFailed(
                 "SERIAL_INVALID",
                 "The board reports a malformed serial number. Set it aside for engineering.",
                 f"serial {serial!r} does not match the configured pattern {self.config.serial_pattern.pattern!r}",
             )
+        # Recorded before the label checks, so a rejected board can still be traced.
+        run.serial = serial
+        self.records.set_attempt_serial(run.attempt_id, serial)
+        self.bus.publish(SerialRead(run.request.port, run.attempt_id, serial))
         label = run.request.label
         if self.config.require_label and not label:
             raise StepFailed("LABEL_REQUIRED", "Scan the board's label, then plug the board in again.", "no label scanned")
@@ -171,9 +196,6 @@ class Provisioner:
                 "The scanned label is not this board's. Check you scanned the board you plugged in.",
                 f"label {label!r} but the board says {serial!r}",
             )
-        run.serial = serial
-        self.records.set_attempt_serial(run.attempt_id, serial)
-        self.bus.publish(SerialRead(run.request.port, run.attempt_id, serial))
 
     def _step_check_history(self, run: _Run) -> None:
         assert run.serial is not None
@@ -253,8 +275,8 @@ class Provisioner:
 
     # -- machinery ---------------------------------------------------------
 
-    def _run_step(self, run: _Run, index: int, name: str) -> None:
-        port = run.request.port
+    def _run_step(self, run: _Run, index: int, step: Step) -> None:
+        port, name = run.request.port, step.name
         self.bus.publish(StepStarted(port, run.attempt_id, name, index, len(STEPS)))
         started_at = utc_now_iso()
         started = time.monotonic()
@@ -271,7 +293,8 @@ class Provisioner:
             except StationError as exc:
                 failure = StepFailed(exc.code, exc.hint, exc.message)
             except RecordsError as exc:
-                failure = StepFailed(exc.code, "The station database refused the write. Call a supervisor.", str(exc))
+                explained = explain(exc)
+                failure = StepFailed(explained.code, explained.hint, explained.message)
             except Exception as exc:
                 log.exception("port %s: unexpected error in step %s", port, name)
                 failure = StepFailed(
@@ -279,7 +302,7 @@ class Provisioner:
                     "Something unexpected went wrong. Retry once; if it repeats, call engineering (see the station log).",
                     f"{type(exc).__name__} in step {name}",
                 )
-            if name in RETRIED_STEPS and failure.code in TRANSIENT_CODES and retries < self.config.timeouts.step_retries:
+            if step.retried and failure.code in TRANSIENT_CODES and retries < self.config.timeouts.step_retries:
                 retries += 1
                 log.warning("port %s: step %s failed (%s), retry %d", port, name, failure.code, retries)
                 continue

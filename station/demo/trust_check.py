@@ -27,9 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from cloud import hook
-
-from .demo_material import sign_csr_as_demo_ca
-from .dynamo import LOOPBACK_PLACEHOLDER, is_loopback
+from station.demo.material import sign_csr_as_demo_ca
+from station.sync.dynamo import LOOPBACK_PLACEHOLDER, is_loopback
 
 log = logging.getLogger(__name__)
 

@@ -17,18 +17,18 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flashing.sim import check_fault, start_simulated
-
-from . import render
-from .config import DEFAULT_CONFIG_NAME, CloudConfig, load_config
-from .context import Station, open_station
-from .demo_material import make_demo_claim_material
-from .errors import StationError
-from .events import AttemptFinished
-from .pipeline import Provisioner, ProvisionResult
-from .ports import ManualPorts
-from .runner import LineRunner
-from .sync import SyncReport, run_station_sync
-from .trust_check import TrustCase, check_trust_chain, hook_environment
+from station import render
+from station.config import DEFAULT_CONFIG_NAME, CloudConfig, StationConfig, load_config
+from station.context import Station, open_station
+from station.demo.material import make_demo_claim_material
+from station.demo.trust_check import TrustCase, check_trust_chain, hook_environment
+from station.errors import StationError
+from station.provisioning.events import AttemptFinished
+from station.provisioning.pipeline import Provisioner, ProvisionResult
+from station.provisioning.ports import ManualPorts
+from station.provisioning.runner import LineRunner
+from station.sync.engine import SyncReport, run_station_sync
+from station.sync.signing import create_signing_key
 
 DEMO_PRODUCT = "DEMO-GW"
 DEFAULT_DEMO_FAULTS = ("2=wrong-cn",)
@@ -46,6 +46,8 @@ database = station.sqlite
 log_dir = logs
 driver = agent
 demo = yes
+; every row this station syncs is signed with this key (made by `station key create`)
+signing_key = station-signing-key.pem
 
 [serial]
 ; simulated agent boards are numbered SIM000001, SIM000002, ...; simulated nRF91 modems by IMEI
@@ -66,6 +68,7 @@ baud = 115200
 ; The demo syncs to a DynamoDB-compatible server on this PC. `station cloud local` keeps one
 ; up here for `station sync` and the app; `station demo --endpoint-url URL` points elsewhere.
 table = {table}
+stations_table = {table}-stations
 region = us-east-1
 endpoint_url = {endpoint}
 
@@ -109,6 +112,7 @@ def prepare_folder(folder: Path, *, endpoint_url: str | None = None) -> Path:
                 hint="Run `station demo` in an empty folder (or pass --dir NEW_FOLDER).",
             )
         make_demo_claim_material(folder / "demo-claim")
+        _ensure_signing_key(load_config(ini))
         if endpoint_url:
             _set_endpoint(ini, endpoint_url)
         return ini
@@ -124,7 +128,31 @@ def prepare_folder(folder: Path, *, endpoint_url: str | None = None) -> Path:
         ),
         encoding="utf-8",
     )
+    _ensure_signing_key(load_config(ini))
     return ini
+
+
+def register_demo_station(client: object, cloud: CloudConfig, config: StationConfig) -> None:
+    """Do what the administrator does for a real station: create the registry table and
+    register this station's signing key in it (once)."""
+    from station.admin.stations import register_station
+    from station.allowlist_item import create_stations_table
+    from station.sync.engine import station_signer
+
+    table = cloud.stations_table or f"{cloud.table}-stations"
+    create_stations_table(client, table)
+    signer = station_signer(config)
+    try:
+        register_station(client, table, config.station_id, signer.public_der)
+    except StationError as exc:
+        if exc.code != "STATION_KEY_EXISTS":
+            raise
+
+
+def _ensure_signing_key(config: StationConfig) -> None:
+    """A demo station signs its rows like a real one; its key is made on first use."""
+    if not config.signing_key.exists():
+        create_signing_key(config.signing_key, config.station_id)
 
 
 def _set_endpoint(ini: Path, endpoint_url: str) -> None:
@@ -253,8 +281,9 @@ class DemoCloud:
         self.say = say
 
     def run(self, passed_keys: dict[str | None, object]) -> tuple[SyncReport | None, list[dict], list[TrustCase]]:
-        from .dynamo import make_client
-        from .dynamo_local import LocalDynamo, create_allowlist_table
+        from station.allowlist_item import create_allowlist_table
+        from station.sync.dynamo import make_client
+        from station.sync.local_server import LocalDynamo
 
         config = self.station.config
         server: LocalDynamo | None = None
@@ -271,6 +300,7 @@ class DemoCloud:
         try:
             client = make_client(cloud)
             create_allowlist_table(client, cloud.table)
+            register_demo_station(client, cloud, config)
             self.say("")
             self.say(f"Cloud: DynamoDB-compatible server at {endpoint}, table {cloud.table}")
             report = run_station_sync(self.station.records, replace(config, cloud=cloud))
@@ -328,10 +358,10 @@ def _answers(endpoint: str) -> bool:
 
 
 def _table_rows(client: object, table: str | None) -> list[dict]:
-    from .sync import _plain
+    from station.allowlist_item import plain_item
 
     items = client.scan(TableName=table, ConsistentRead=True)["Items"]  # type: ignore[attr-defined]
-    rows = [{name: _plain(value) for name, value in item.items()} for item in items]
+    rows = [plain_item(item) for item in items]
     return sorted(rows, key=lambda r: r["serial"])
 
 

@@ -8,8 +8,8 @@ from typing import TextIO
 
 import click
 
-from .events import AttemptFinished
-from .runner import LineRunner, Slot, SlotState
+from station.provisioning.events import AttemptFinished
+from station.provisioning.runner import LineRunner, Slot, SlotState
 
 BAR_WIDTH = 12
 

@@ -5,7 +5,7 @@ boards, and it signs the claim certificate and (through
 :func:`sign_csr_as_demo_ca`) the device certificates, as AWS IoT's
 CreateCertificateFromCsr would. Everything it makes says
 :data:`DEMO_MARKER` in the subject, which is how
-:attr:`station.claim.ClaimCredentials.is_demo` recognises demo material.
+:attr:`station.provisioning.claim.ClaimCredentials.is_demo` recognises demo material.
 
 Nothing here is for production: the CA key sits in a plain file next to the
 certificates.
@@ -27,8 +27,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from station.csr_policy import load_csr
 from station.errors import CsrRejected, StationError
+from station.provisioning.claim import DEMO_MARKER
+from station.provisioning.csr_policy import load_csr
 
 __all__ = [
     "DEMO_MARKER",
@@ -37,7 +38,6 @@ __all__ = [
     "sign_csr_as_demo_ca",
 ]
 
-DEMO_MARKER = "DEMO ONLY - not for production"
 """Carried in the subject (CN and O) of every demo certificate; how demo material is detected."""
 
 DEMO_CA_COMMON_NAME = f"Station demo CA - {DEMO_MARKER}"

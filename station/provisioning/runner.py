@@ -2,7 +2,7 @@
 
 Each slot runs its board on a thread of its own, so a board that hangs or
 fails never stalls another slot. The runner publishes what happens on the
-station's :class:`~station.events.EventBus` (no Qt here): the CLI's live view
+station's :class:`~station.provisioning.events.EventBus` (no Qt here): the CLI's live view
 and the GUI's bridge subscribe the same way.
 """
 
@@ -15,10 +15,16 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 
-from .errors import StationError
-from .events import AttemptFinished, AttemptStarted, SerialRead, StepStarted
-from .pipeline import STEPS, Provisioner, ProvisionRequest, ProvisionResult, ReprovisionOverride
-from .ports import PortSource
+from station.errors import StationError
+from station.provisioning.events import AttemptFinished, AttemptStarted, SerialRead, StepStarted
+from station.provisioning.pipeline import (
+    STEPS,
+    Provisioner,
+    ProvisionRequest,
+    ProvisionResult,
+    ReprovisionOverride,
+)
+from station.provisioning.ports import PortSource
 
 log = logging.getLogger(__name__)
 

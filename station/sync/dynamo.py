@@ -7,12 +7,12 @@ One place decides how the station talks to DynamoDB:
   environment, else an instance or container role. No secret is ever read from
   station.ini; :func:`refuse_secrets_in_ini` rejects a file that holds one.
 * **Endpoint**: ``[cloud] endpoint_url`` when set (DynamoDB Local, the loopback server of
-  :mod:`station.dynamo_local`); otherwise nothing is passed and boto3 applies its own rules,
+  :mod:`station.sync.local_server`); otherwise nothing is passed and boto3 applies its own rules,
   so the standard ``AWS_ENDPOINT_URL_DYNAMODB`` (or ``AWS_ENDPOINT_URL``) environment
   variable and the ``endpoint_url`` of the AWS profile work as everywhere else.
-* **Timeouts and retries**: short connect/read timeouts, botocore's ``adaptive`` retry mode
-  (standard retries plus client-side rate limiting when DynamoDB throttles) with few
-  attempts; :mod:`station.sync` adds its own jittered backoff across a run on top.
+* **Timeouts and retries**: short connect/read timeouts, botocore's ``standard`` retry mode
+  with few attempts (not ``adaptive``: its client-side rate limiter made throttled syncs
+  4-5x slower); :mod:`station.sync.engine` adds its own jittered backoff across a run on top.
 
 boto3 is imported lazily, so commands that never talk to the cloud (a no-op sync, status)
 do not pay for importing it.
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .config import CloudConfig
-from .errors import ConfigError, StationError
+from station.config import CloudConfig
+from station.errors import ConfigError, StationError
 
 if TYPE_CHECKING:  # pragma: no cover
     import boto3
@@ -38,6 +38,8 @@ __all__ = [
     "SECRET_KEYS",
     "ClientSettings",
     "SyncError",
+    "classify_error",
+    "error_code",
     "describe_endpoint",
     "make_client",
     "make_session",
@@ -66,7 +68,7 @@ SECRET_KEYS = frozenset(
 class SyncError(StationError):
     """A sync problem with a stable code. ``permanent`` errors need a person to fix something
     (config, credentials, the table); the others go away by themselves (network, throttling).
-    ``report`` is the :class:`station.sync.SyncReport` of the run it ended, when there was one.
+    ``report`` is the :class:`station.sync.engine.SyncReport` of the run it ended, when there was one.
     """
 
     code = "SYNC_ERROR"
@@ -260,3 +262,168 @@ def make_client(
             code="SYNC_ENDPOINT_INVALID",
             hint="Use a URL like http://127.0.0.1:8000 or leave it empty to use AWS.",
         ) from None
+
+
+# -- the error table: what a DynamoDB failure means for a sync ----------------------------
+
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "Throttling",
+        "TooManyRequestsException",
+        "SlowDown",
+    }
+)
+TRANSIENT_CODES = frozenset(
+    {
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "TransactionConflictException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
+BAD_CREDENTIAL_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "IncompleteSignatureException",
+        "MissingAuthenticationTokenException",
+        "MissingAuthenticationToken",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredTokenException",
+        "ExpiredToken",
+        "InvalidAccessKeyId",
+        "AuthFailure",
+    }
+)
+ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "NotAuthorized"})
+
+
+def error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", "") or "")
+
+
+def _error_message(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Message", "") or exc)
+
+
+def _http_status(exc: BaseException) -> int:
+    response = getattr(exc, "response", None) or {}
+    try:
+        return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def classify_error(exc: BaseException, *, table: str, endpoint: str) -> tuple[bool, SyncError]:
+    """Turn an exception from a DynamoDB call into ``(throttled, SyncError)``; the error's
+    ``permanent`` flag says whether retrying can help."""
+    from botocore import exceptions as bx
+
+    credential_errors = tuple(
+        cls
+        for cls in (
+            getattr(bx, name, None)
+            for name in (
+                "NoCredentialsError",
+                "PartialCredentialsError",
+                "CredentialRetrievalError",
+                "SSOTokenLoadError",
+                "UnauthorizedSSOTokenError",
+                "TokenRetrievalError",
+                "InvalidConfigError",
+            )
+        )
+        if isinstance(cls, type)
+    )
+    if isinstance(exc, SyncError):
+        return False, exc
+    if isinstance(exc, bx.ClientError):
+        code, message, status = error_code(exc), _error_message(exc), _http_status(exc)
+        if code == "ResourceNotFoundException":
+            return False, SyncError(
+                f"the DynamoDB table {table!r} does not exist at {endpoint}",
+                code="SYNC_TABLE_MISSING",
+                hint="Create it with `station table create` (or deploy cloud/template.yaml), "
+                "or fix [cloud] table and region in station.ini.",
+            )
+        if code in ACCESS_DENIED_CODES:
+            return False, SyncError(
+                f"the AWS identity may not write to the table {table!r} ({code}: {message})",
+                code="SYNC_ACCESS_DENIED",
+                hint="Allow dynamodb:UpdateItem and dynamodb:GetItem on the table for the "
+                "station's user or role, or set [cloud] profile to one that has them.",
+            )
+        if code in BAD_CREDENTIAL_CODES:
+            return False, SyncError(
+                f"{endpoint} rejected the station's AWS credentials ({code}: {message})",
+                code="SYNC_BAD_CREDENTIALS",
+                hint="Check the profile in [cloud] profile or the AWS_* environment variables; "
+                "refresh expired credentials (e.g. aws sso login) and check the clock.",
+            )
+        if code in THROTTLING_CODES:
+            return True, SyncError(
+                f"DynamoDB is throttling the sync ({code})",
+                code="SYNC_THROTTLED",
+                hint="The rest goes out on the next run; raise the table's capacity if this "
+                "keeps happening.",
+                permanent=False,
+            )
+        if code in TRANSIENT_CODES or status >= 500:
+            return False, SyncError(
+                f"{endpoint} had a server error ({code or status}: {message})",
+                code="SYNC_SERVER_ERROR",
+                hint="Nothing to do: pending rows go out on the next run.",
+                permanent=False,
+            )
+        return False, SyncError(
+            f"DynamoDB rejected the update ({code or status}: {message})",
+            code="SYNC_REQUEST_REJECTED",
+            hint=f"Check that {table!r} is the allow-list table (partition key serial, a "
+            "string); see docs/sync.md.",
+        )
+    if credential_errors and isinstance(exc, credential_errors):
+        return False, SyncError(
+            f"no usable AWS credentials for the sync ({type(exc).__name__}: {exc})",
+            code="SYNC_NO_CREDENTIALS",
+            hint="Name a profile in [cloud] profile (aws configure --profile NAME), set the "
+            "AWS_* environment variables, or run where an instance role is available.",
+        )
+    if isinstance(exc, bx.ProfileNotFound):
+        return False, SyncError(
+            str(exc), code="SYNC_PROFILE_MISSING", hint="Fix [cloud] profile in station.ini."
+        )
+    if isinstance(exc, bx.NoRegionError):
+        return False, SyncError(
+            "no AWS region is configured for the sync",
+            code="SYNC_NO_REGION",
+            hint="Set [cloud] region in station.ini.",
+        )
+    if isinstance(exc, bx.ConnectionError | bx.HTTPClientError):
+        return False, SyncError(
+            f"cannot reach {endpoint} ({type(exc).__name__}: {exc})",
+            code="SYNC_ENDPOINT_UNREACHABLE",
+            hint="Check the network (or that the local endpoint is running); pending rows go "
+            "out on the next run.",
+            permanent=False,
+        )
+    if isinstance(exc, bx.ParamValidationError):
+        return False, SyncError(
+            f"the sync built an invalid request: {exc}",
+            code="SYNC_REQUEST_REJECTED",
+            hint="Report this to engineering with the station log.",
+        )
+    return False, SyncError(
+        f"unexpected error while syncing ({type(exc).__name__}: {exc})",
+        code="SYNC_INTERNAL_ERROR",
+        hint="See the station log and report it to engineering.",
+    )

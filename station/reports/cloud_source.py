@@ -8,7 +8,7 @@ certificate fingerprints, PASS times (``factory_at`` = each unit's last PASS) an
 PASS throughput per hour. Everything about attempts (failures, retests, yields, cycle
 times, operators, units pending sync) is known only to the station that made the batch:
 those fields are ``None`` and listed in :attr:`BatchReport.unavailable`
-(:data:`station.report.STATION_ONLY_FIELDS`), and every format says so.
+(:data:`station.reports.data.STATION_ONLY_FIELDS`), and every format says so.
 
 A GSI is eventually consistent: a unit synced a second ago may not be counted yet.
 """
@@ -22,11 +22,10 @@ from datetime import datetime
 from typing import Any
 
 from records import iso_utc
-
-from .config import CloudConfig
-from .dynamo_local import ALLOWLIST_BATCH_INDEX
-from .errors import StationError
-from .report import (
+from station.allowlist_item import BATCH_INDEX
+from station.config import CloudConfig
+from station.errors import StationError
+from station.reports.data import (
     SCHEMA_VERSION,
     STATION_ONLY_FIELDS,
     BatchReport,
@@ -65,7 +64,7 @@ def query_batch_items(
     names = {f"#{name}": name for name in PROJECTED}
     request: dict[str, Any] = {
         "TableName": table,
-        "IndexName": ALLOWLIST_BATCH_INDEX,
+        "IndexName": BATCH_INDEX,
         "KeyConditionExpression": "#batch = :batch",
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": {":batch": {"S": batch_id}},
@@ -196,7 +195,7 @@ def build_cloud_report(
             for item in items
         )
     notes = (
-        f"From the DynamoDB table {table} (index {ALLOWLIST_BATCH_INDEX}, eventually "
+        f"From the DynamoDB table {table} (index {BATCH_INDEX}, eventually "
         "consistent): only units that passed and were synced are there.",
         "Only the station that made the batch knows the attempts, failures (Pareto), "
         "re-tests, yields, cycle times, operators and units pending sync; they are shown "
@@ -229,7 +228,7 @@ def cloud_report_for_station(
 ) -> BatchReport:
     """:func:`build_cloud_report` with the client made from ``[cloud]`` in station.ini
     (``table`` and ``endpoint_url`` override it)."""
-    from .dynamo import ClientSettings, make_client
+    from station.sync.dynamo import ClientSettings, make_client
 
     cloud = replace(
         cloud,
@@ -268,7 +267,7 @@ def _client_error(exc: Any, table: str) -> ReportError:
         )
     if code == "ValidationException" and "index" in message.lower():
         return ReportError(
-            f"DynamoDB table {table!r} has no usable {ALLOWLIST_BATCH_INDEX!r} index "
+            f"DynamoDB table {table!r} has no usable {BATCH_INDEX!r} index "
             f"({message})",
             code="CLOUD_INDEX_MISSING",
             hint="The allow-list table needs the global secondary index batch-index on "

@@ -3,8 +3,8 @@
 :func:`build_report` asks :mod:`records.reports` (SQL aggregates over one read snapshot)
 and turns the answers into a :class:`BatchReport`; :func:`build_trace` gathers everything
 known about one serial into a :class:`SerialTrace`. The renderers
-(:mod:`station.report_formats`, and ``gui.report_pdf`` for PDF) only read these values, so
-every format shows the same figures. :mod:`station.report_cloud` builds a
+(:mod:`station.reports.formats`, and ``gui.report_pdf`` for PDF) only read these values, so
+every format shows the same figures. :mod:`station.reports.cloud_source` builds a
 :class:`BatchReport` from the DynamoDB table instead; the figures only the station knows
 are then ``None`` and named in :attr:`BatchReport.unavailable`.
 
@@ -28,8 +28,7 @@ from typing import Any, NamedTuple
 
 from records import Attempt, AuditEntry, Records, Unit, iso_utc
 from records.reports import DEFAULT_STEP_SAMPLE, ReportQueries
-
-from .errors import StationError
+from station.errors import StationError
 
 SCHEMA_VERSION = 1
 """Version of the JSON layout (``docs/reports.md``); bumped on any incompatible change."""

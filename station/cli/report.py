@@ -1,8 +1,7 @@
 """``station report`` and ``station trace``: batch reports and one serial's history.
 
-Registered on the ``station`` group by the last lines of station/cli.py
-(:func:`register_report_commands`). Errors follow the CLI's rules: one line, a hint,
-exit 3, never a traceback (``station.cli.friendly_errors``).
+Errors follow the CLI's rules: one line, a hint, exit 3, never a traceback
+(:func:`station.cli.common.friendly_errors`).
 
 Where a report goes (docs/reports.md):
 
@@ -22,32 +21,24 @@ from typing import Any
 
 import click
 
-from . import render
-from .config import CloudConfig
-from .errors import ConfigError
-from .report import BatchReport, ReportError, SerialTrace, build_report, build_trace
-from .report_formats import FORMATS, duration_ms, render_trace_json, report_filename
-from .report_formats import render as render_report
+from station import render
+from station.cli.common import friendly_errors, main
+from station.config import CloudConfig
+from station.errors import ConfigError
+from station.reports.data import BatchReport, ReportError, SerialTrace, build_report, build_trace
+from station.reports.formats import FORMATS, duration_ms, render_trace_json, report_filename
+from station.reports.formats import render as render_report
 
 TO_STDOUT = ("csv", "json")
 """Formats written to standard output when no ``-o`` is given."""
 
 
-def register_report_commands(group: click.Group) -> None:
-    """Add ``report`` and ``trace`` to the ``station`` command group."""
-    group.add_command(report_command)
-    group.add_command(trace_command)
-
-
 def _friendly(function: Callable[[], None]) -> None:
-    """Run ``function`` under station.cli's error handling (imported late: station.cli
-    registers these commands at its end, so it is always loaded by then)."""
-    from .cli import friendly_errors
-
+    """Run ``function`` under the CLI's error handling."""
     friendly_errors(function)()
 
 
-@click.command("report")
+@main.command("report")
 @click.option("--batch", "batch_id", required=True, help="The batch to report on.")
 @click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True,
@@ -79,7 +70,7 @@ def report_command(
 
     def run() -> None:
         if source == "cloud":
-            from .report_cloud import cloud_report_for_station
+            from station.reports.cloud_source import cloud_report_for_station
 
             cloud, station_id = _cloud_settings(obj, table, region)
             report = cloud_report_for_station(
@@ -123,7 +114,7 @@ def report_command(
     _friendly(run)
 
 
-@click.command("trace")
+@main.command("trace")
 @click.argument("serial")
 @click.option("--json", "as_json", is_flag=True, help="Print the trace as JSON.")
 @click.pass_obj
