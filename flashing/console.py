@@ -178,6 +178,8 @@ class ShellSession:
             if time.monotonic() >= deadline:
                 raise self._no_shell(text, user_sent)
             if probe is None or time.monotonic() - probe_at > PROBE_PATIENCE:
+                if probe is not None:
+                    self._send("\x03")  # unanswered: something holds the terminal; interrupt it
                 probe = secrets.token_hex(6)
                 probe_at = time.monotonic()
                 self._send(frame(":", probe) + "\r")

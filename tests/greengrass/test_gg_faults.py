@@ -149,3 +149,15 @@ def test_claim_files_identical_to_ours_are_not_a_reason_to_refuse(gateways, boar
     again.install_claim_bundle(bundle)
     again.generate_csr("GW000210")
     again.commit()
+
+
+def test_a_program_left_running_on_the_console_is_interrupted(gateways, boards, password) -> None:
+    gateway = gateways("GW000211")
+    first = boards(gateway.port)
+    first.identify()
+    first.session._send("sleep 600\r")  # a previous session left something holding the terminal
+    first.session.port.close()
+
+    again = boards(gateway.port)
+    again.identify()
+    assert again.read_serial() == "GW000211"
