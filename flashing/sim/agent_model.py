@@ -235,7 +235,9 @@ class AgentBoardModel:
         return ObjectDigest.of(content).pack()
 
     def _keygen(self, payload: bytes) -> bytes:
-        if payload != bytes([KeyType.EC_P256]):
+        if len(payload) != 1:
+            raise PayloadError("KEYGEN takes 1 byte")
+        if payload[0] != KeyType.EC_P256:
             raise BoardRefusal(ErrorCode.UNSUPPORTED, "only EC P-256 (0x01)")
         self._write(Command.KEYGEN)
         if self.faults.has("keygen-fail"):

@@ -13,7 +13,7 @@ from .faults import FaultSet
 from .links import Link, LinkClosed, PtyLink, TcpLink
 
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
-PROGRESS_INTERVAL = 0.5
+PROGRESS_INTERVAL = 0.4
 TX_SLICE = 16
 SLOW_ANSWER_SECONDS = 0.8
 
@@ -127,6 +127,8 @@ class SimulatedBoard(SimulatedDevice):
     def _emulate_keygen(self, request: Frame) -> None:
         """Take ``keygen_ms`` like a real board, telling the station we are alive meanwhile."""
         deadline = time.monotonic() + self.keygen_seconds
+        if self.keygen_seconds > 0:
+            self.clock.send(self.link, self.model.progress(request))  # the 500 ms rule counts to the first frame
         while (remaining := deadline - time.monotonic()) > 0:
             time.sleep(min(PROGRESS_INTERVAL, remaining))
             if deadline - time.monotonic() > 0:
