@@ -196,6 +196,8 @@ class SimulatedGateway(SimulatedDevice):
         source = self.settings.serial_source
         if source.startswith("file:"):
             self._put(self.host_path(source[5:]), self.serial.encode() + b"\n")
+        for required in self.settings.required_files:  # the image's jars, as placeholders
+            self._put(self.host_path(required), b"simulated: " + required.encode() + b"\n")
         if "key-present" in self.faults:
             from cryptography.hazmat.primitives import serialization
             from cryptography.hazmat.primitives.asymmetric import ec
@@ -457,6 +459,7 @@ def _bound_folders(settings: GreengrassSettings) -> list[str]:
     ]
     if settings.serial_source.startswith("file:"):
         wanted.append(posixpath.dirname(settings.serial_source[5:]))
+    wanted += [posixpath.dirname(path) for path in settings.required_files]
     folders: list[str] = []
     for folder in sorted({posixpath.normpath(p) for p in wanted}, key=len):
         if any(folder == f or folder.startswith(f + "/") for f in folders):

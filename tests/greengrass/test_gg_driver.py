@@ -203,3 +203,19 @@ def test_the_serial_comes_from_the_configured_source(gateways, boards, source, e
     board = boards(gateway.port, settings=settings)
     board.identify()
     assert board.read_serial() == expected
+
+
+def test_an_image_without_a_required_file_fails_at_identify(gateways, boards, settings, password) -> None:
+    from dataclasses import replace
+
+    from gg_helpers import make_settings
+
+    sim_settings = make_settings(required_files="/greengrass/installer/lib/Greengrass.jar", login_seconds="8")
+    gateway = gateways("GW000114", settings=sim_settings)
+    station_settings = replace(sim_settings, required_files=(
+        "/greengrass/installer/lib/Greengrass.jar", "/greengrass/installer/aws.greengrass.FleetProvisioningByClaim.jar"))
+    board = boards(gateway.port, settings=station_settings)
+    with pytest.raises(BoardError) as failure:
+        board.identify()
+    assert failure.value.code == "GG_IMAGE_INCOMPLETE"
+    assert "FleetProvisioningByClaim.jar" in failure.value.message

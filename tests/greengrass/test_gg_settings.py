@@ -95,3 +95,18 @@ def test_the_serial_goes_under_the_parameter_name_the_hook_reads() -> None:
     settings = make_settings(serial_parameter="DeviceSerial")
     config = yaml.safe_load(render_config_yaml(settings, "GW000007"))
     assert config["services"][PLUGIN_NAME]["configuration"]["templateParameters"] == {"DeviceSerial": "GW000007"}
+
+
+def test_the_documented_section_is_valid_and_its_config_yaml_is_the_documented_one() -> None:
+    import configparser
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "greengrass.md").read_text()
+    ini = re.search(r"```ini\n(\[station\].*?)```", text, re.S)
+    documented_yaml = re.search(r"```yaml\n(.*?)```", text, re.S)
+    assert ini and documented_yaml
+    parser = configparser.ConfigParser()
+    parser.read_string(ini[1])
+    settings = GreengrassSettings.from_mapping(dict(parser["greengrass"]))
+    assert render_config_yaml(settings, "GW000042") == documented_yaml[1]
