@@ -24,7 +24,8 @@ import binascii
 import hashlib
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .at import BARE, DEFAULT_MAX_LINE, AtChannel, AtReply, AtSerialPort, FinalResult
 from .board import Board, BoardIdentity, ClaimBundle, ClaimObject
@@ -275,6 +276,39 @@ class Nrf91Timeouts:
     """For %KEYGEN, which makes a key pair and signs a CSR and a COSE attestation."""
 
 
+@dataclass(frozen=True)
+class Nrf91Settings:
+    """Everything the driver can be told (``[nrf91]`` in station.ini), validated once here:
+    a bad value raises ``ValueError`` naming the setting, before any port is opened."""
+
+    serial_source: str = "imei"
+    claim_sec_tag: int = DEFAULT_CLAIM_SEC_TAG
+    device_sec_tag: int = DEFAULT_DEVICE_SEC_TAG
+    csr_subject: str = ""
+    max_command: int = DEFAULT_MAX_COMMAND
+    """Longest AT command the modem firmware accepts (``[nrf91] max_command``)."""
+    max_line: int = DEFAULT_MAX_LINE
+    timeouts: Nrf91Timeouts = field(default_factory=Nrf91Timeouts)
+
+    def __post_init__(self) -> None:
+        if self.serial_source not in SERIAL_SOURCES:
+            raise ValueError(
+                f"serial_source must be one of {', '.join(SERIAL_SOURCES)}, not {self.serial_source!r}"
+            )
+        _check_sec_tag("claim_sec_tag", self.claim_sec_tag)
+        _check_sec_tag("device_sec_tag", self.device_sec_tag)
+        if self.claim_sec_tag == self.device_sec_tag:
+            raise ValueError(
+                f"claim_sec_tag and device_sec_tag are both {self.claim_sec_tag}: %KEYGEN into the "
+                "claim tag would replace the claim key"
+            )
+        object.__setattr__(self, "csr_subject", _check_subject(self.csr_subject))
+        for name in ("max_command", "max_line"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 64:
+                raise ValueError(f"{name} must be a whole number of bytes, at least 64, not {value!r}")
+
+
 # -- helpers ---------------------------------------------------------------------------------
 
 
@@ -332,25 +366,17 @@ def _check_subject(subject: str) -> str:
 class Nrf91Board(Board):
     """An nRF91 Series modem (nRF9160, nRF9161, nRF9151, ...) behind an AT command UART."""
 
-    def __init__(
-        self,
-        channel: AtChannel,
-        *,
-        timeouts: Nrf91Timeouts | None = None,
-        serial_source: str = "imei",
-        claim_sec_tag: int = DEFAULT_CLAIM_SEC_TAG,
-        device_sec_tag: int = DEFAULT_DEVICE_SEC_TAG,
-        csr_subject: str = "",
-        max_command: int = DEFAULT_MAX_COMMAND,
-    ) -> None:
-        self._check_settings(serial_source, claim_sec_tag, device_sec_tag)
+    def __init__(self, channel: AtChannel, settings: Nrf91Settings | None = None, **overrides: Any) -> None:
+        """``overrides`` replace single settings (``timeouts=...``, ``claim_sec_tag=...``)."""
+        settings = replace(settings or Nrf91Settings(), **overrides) if overrides else settings
+        self.settings = settings or Nrf91Settings()
         self._channel = channel
-        self.timeouts = timeouts or Nrf91Timeouts()
-        self.serial_source = serial_source
-        self.claim_sec_tag = claim_sec_tag
-        self.device_sec_tag = device_sec_tag
-        self.csr_subject = _check_subject(csr_subject)
-        self.max_command = max_command
+        self.timeouts = self.settings.timeouts
+        self.serial_source = self.settings.serial_source
+        self.claim_sec_tag = self.settings.claim_sec_tag
+        self.device_sec_tag = self.settings.device_sec_tag
+        self.csr_subject = self.settings.csr_subject
+        self.max_command = self.settings.max_command
         self.identity: BoardIdentity | None = None
         self.imei: str | None = None
         self.device_uuid: str | None = None
@@ -364,46 +390,19 @@ class Nrf91Board(Board):
         port: str,
         *,
         baudrate: int = 115200,
-        timeouts: Nrf91Timeouts | None = None,
-        serial_source: str = "imei",
-        claim_sec_tag: int = DEFAULT_CLAIM_SEC_TAG,
-        device_sec_tag: int = DEFAULT_DEVICE_SEC_TAG,
-        csr_subject: str = "",
-        max_line: int = DEFAULT_MAX_LINE,
-        max_command: int = DEFAULT_MAX_COMMAND,
+        settings: Nrf91Settings | None = None,
         keep_transcript: bool = False,
+        **overrides: Any,
     ) -> Nrf91Board:
-        """Open ``port`` (a device or a pyserial URL). Bad settings raise ``ValueError`` before the port is opened."""
-        cls._check_settings(serial_source, claim_sec_tag, device_sec_tag)
-        _check_subject(csr_subject)
+        """Open ``port`` (a device or a pyserial URL). Bad settings raise ``ValueError`` before
+        the port is opened."""
+        settings = replace(settings or Nrf91Settings(), **overrides) if overrides else settings or Nrf91Settings()
         channel = AtChannel(
             AtSerialPort(port, baudrate=baudrate),
-            max_line=max_line,
+            max_line=settings.max_line,
             keep_transcript=keep_transcript,
         )
-        return cls(
-            channel,
-            timeouts=timeouts,
-            serial_source=serial_source,
-            claim_sec_tag=claim_sec_tag,
-            device_sec_tag=device_sec_tag,
-            csr_subject=csr_subject,
-            max_command=max_command,
-        )
-
-    @staticmethod
-    def _check_settings(serial_source: str, claim_sec_tag: int, device_sec_tag: int) -> None:
-        if serial_source not in SERIAL_SOURCES:
-            raise ValueError(
-                f"serial_source must be one of {', '.join(SERIAL_SOURCES)}, not {serial_source!r}"
-            )
-        _check_sec_tag("claim_sec_tag", claim_sec_tag)
-        _check_sec_tag("device_sec_tag", device_sec_tag)
-        if claim_sec_tag == device_sec_tag:
-            raise ValueError(
-                f"claim_sec_tag and device_sec_tag are both {claim_sec_tag}: %KEYGEN into the claim tag "
-                "would replace the claim key"
-            )
+        return cls(channel, settings)
 
     @property
     def channel(self) -> AtChannel:

@@ -12,6 +12,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flashing.nrf91 import (
+    DEFAULT_CLAIM_SEC_TAG,
+    DEFAULT_DEVICE_SEC_TAG,
+    DEFAULT_MAX_COMMAND,
+    Nrf91Settings,
+    Nrf91Timeouts,
+)
 from station.errors import ConfigError
 
 CONFIG_ENV = "STATION_CONFIG"
@@ -35,18 +42,6 @@ class Timeouts:
     keygen_seconds: float = 60.0
     step_retries: int = 2
     step_seconds: float = 120.0
-
-
-@dataclass(frozen=True)
-class Nrf91Settings:
-    """``[nrf91]``: how the nRF91 driver finds the serial and where credentials go (docs/nrf91.md)."""
-
-    serial_source: str = "imei"
-    claim_sec_tag: int = 202
-    device_sec_tag: int = 201
-    csr_subject: str = ""
-    answer_seconds: float = 5.0
-    cfun_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -181,19 +176,24 @@ class _Reader:
         )
 
     def nrf91(self) -> Nrf91Settings:
-        settings = Nrf91Settings(
-            serial_source=self.choice("nrf91", "serial_source", ("imei", "uuid"), "imei"),
-            claim_sec_tag=self.integer("nrf91", "claim_sec_tag", 202, minimum=0),
-            device_sec_tag=self.integer("nrf91", "device_sec_tag", 201, minimum=0),
-            csr_subject=self.text("nrf91", "csr_subject", ""),
-            answer_seconds=self.number("nrf91", "answer_seconds", 5.0, minimum=0.05),
-            cfun_seconds=self.number("nrf91", "cfun_seconds", 15.0, minimum=0.05),
-        )
-        if settings.claim_sec_tag == settings.device_sec_tag:
-            raise self.fail("nrf91", "device_sec_tag", "must differ from claim_sec_tag: the device key never goes into the claim tag")
-        if "CN=" in settings.csr_subject.upper().replace(" ", ""):
-            raise self.fail("nrf91", "csr_subject", "must not contain CN: the station sets CN to the serial")
-        return settings
+        """``[nrf91]`` as the driver's own settings object, which validates them once."""
+        values = {
+            "serial_source": self.text("nrf91", "serial_source", "imei"),
+            "claim_sec_tag": self.integer("nrf91", "claim_sec_tag", DEFAULT_CLAIM_SEC_TAG, minimum=0),
+            "device_sec_tag": self.integer("nrf91", "device_sec_tag", DEFAULT_DEVICE_SEC_TAG, minimum=0),
+            "csr_subject": self.text("nrf91", "csr_subject", ""),
+            "max_command": self.integer("nrf91", "max_command", DEFAULT_MAX_COMMAND, minimum=64),
+            "timeouts": Nrf91Timeouts(
+                answer=self.number("nrf91", "answer_seconds", 5.0, minimum=0.05),
+                cfun=self.number("nrf91", "cfun_seconds", 15.0, minimum=0.05),
+                keygen=self.number("timeouts", "keygen_seconds", 60.0, minimum=1.0),
+            ),
+        }
+        try:
+            return Nrf91Settings(**values)
+        except ValueError as exc:
+            key = next((name for name in values if str(exc).startswith(name)), "")
+            raise ConfigError(f"[nrf91] {key} in {self.path}: {exc}".replace(" ] ", "] ")) from None
 
     def where(self, section: str, key: str) -> str:
         return f"[{section}] {key} in {self.path}"

@@ -356,7 +356,8 @@ def driver_config(
     config = replace(station.config, driver=driver)
     config = replace(config, timeouts=replace(config.timeouts, keygen_seconds=keygen))
     if driver == "nrf91":
-        config = replace(config, nrf91=replace(config.nrf91, answer_seconds=nrf91_answer, cfun_seconds=nrf91_cfun))
+        timeouts = replace(config.nrf91.timeouts, answer=nrf91_answer, cfun=nrf91_cfun, keygen=keygen)
+        config = replace(config, nrf91=replace(config.nrf91, timeouts=timeouts))
     return config
 
 
