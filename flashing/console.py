@@ -63,7 +63,8 @@ _PARTIAL_KERNEL_LINE = re.compile(r"\[ *\d*(?:\.\d*)?(?:\][^\n]*)?$")
 """The start of a kernel line still being written (its end is not here yet)."""
 _LOGIN_PROMPT = re.compile(r"login: *$", re.IGNORECASE)
 _PASSWORD_PROMPT = re.compile(r"password(?: for [^:\n]*)?: *$", re.IGNORECASE)
-_LOGIN_REFUSED = re.compile(r"login incorrect|authentication fail|permission denied", re.IGNORECASE)
+_LOGIN_REFUSED = re.compile(r"login incorrect|authentication fail", re.IGNORECASE)
+"""What login(1) and PAM say to a wrong password (a profile script's "Permission denied" is not one)."""
 
 
 def clean(text: str) -> str:

@@ -225,6 +225,12 @@ class GreengrassSettings:
             raise ValueError("[greengrass] max_line: 256-4095 (a tty takes 4095 characters per line)")
 
     @property
+    def csr_key_type(self) -> str:
+        """The name ``[csr] key_types`` uses for ``key_type`` (``ec-p256``, ``ec-p384`` or ``rsa``);
+        the station should refuse a configuration whose CSR policy would reject every gateway."""
+        return "rsa" if self.key_type.startswith("rsa-") else self.key_type
+
+    @property
     def device_certificate_path(self) -> str:
         """Where the plugin writes the certificate AWS IoT issues (its default: rootPath/thingCert.crt)."""
         return posixpath.join(self.root_path, "thingCert.crt")

@@ -165,6 +165,29 @@ class SimulatedGateway(SimulatedDevice):
             raise FileNotFoundError(f"{board_path}: this board's files live in a tmpfs inside its namespace")
         return self.host_path(board_path).read_bytes()
 
+    def csr_der(self) -> bytes:
+        """The CSR the board holds at ``csr_path``, as DER (what AWS IoT would sign)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        pem = self.read_file(self.settings.csr_path)
+        return x509.load_pem_x509_csr(pem).public_bytes(serialization.Encoding.DER)
+
+    def template_parameters(self) -> dict[str, str]:
+        """``templateParameters`` of the board's config.yaml, as the plugin would send them
+        to RegisterThing (read from the file the station wrote, in its own layout)."""
+        import json
+
+        lines = self.read_file(self.settings.config_path).decode().splitlines()
+        start = lines.index("      templateParameters:") + 1
+        parameters = {}
+        for line in lines[start:]:
+            if not line.startswith("        "):
+                break
+            name, _, value = line.strip().partition(": ")
+            parameters[name] = json.loads(value)
+        return parameters
+
     @property
     def device_private_key(self):  # type: ignore[no-untyped-def]
         """The key the board's openssl made (tests and the demo's cloud check), or None."""

@@ -92,6 +92,8 @@ def test_config_yaml_names_the_files_and_the_serial_for_the_hook(gateways, board
     assert plugin["csrPrivateKeyPath"] == settings.csr_private_key_path
     assert plugin["claimCertificatePrivateKeyPath"] == settings.claim_private_key_path
     assert plugin["templateParameters"] == {"SerialNumber": "GW000103"}
+    assert gateway.template_parameters() == {"SerialNumber": "GW000103"}
+    assert x509.load_der_x509_csr(gateway.csr_der()).subject.rfc4514_string() == "CN=GW000103"
     marker = gateway.read_file(settings.marker_path).decode()
     assert "serial=GW000103\n" in marker
 
