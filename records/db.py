@@ -17,6 +17,7 @@ Rules every method follows:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -27,7 +28,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
@@ -975,71 +976,31 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple) -> dict:
     return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
 
 
+_T = TypeVar("_T")
+
+
+def _from_row(cls: type[_T], row: Mapping[str, Any], **decoded: Any) -> _T:
+    """A model dataclass from a row whose columns carry its field names; ``decoded`` gives
+    the fields stored in another form (JSON text)."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    return cls(**{name: decoded[name] if name in decoded else row[name] for name in names})
+
+
 def _batch_from_row(row: Mapping[str, Any]) -> Batch:
-    return Batch(
-        id=row["id"],
-        product=row["product"],
-        planned_quantity=row["planned_quantity"],
-        opened_at=row["opened_at"],
-        opened_by=row["opened_by"],
-        closed_at=row["closed_at"],
-        closed_by=row["closed_by"],
-    )
+    return _from_row(Batch, row)
 
 
 def _unit_from_row(row: Mapping[str, Any]) -> Unit:
-    return Unit(
-        serial=row["serial"],
-        batch=row["batch"],
-        product=row["product"],
-        status=row["status"],
-        device_key_sha256=row["device_key_sha256"],
-        claim_cert_sha256=row["claim_cert_sha256"],
-        station_id=row["station_id"],
-        operator=row["operator"],
-        first_pass_at=row["first_pass_at"],
-        last_pass_at=row["last_pass_at"],
-        rev=row["rev"],
-        synced_rev=row["synced_rev"],
-        revoked_reason=row["revoked_reason"],
-        updated_at=row["updated_at"],
-    )
+    return _from_row(Unit, row)
 
 
 def _attempt_from_row(row: Mapping[str, Any]) -> Attempt:
-    return Attempt(
-        id=row["id"],
-        serial=row["serial"],
-        batch=row["batch"],
-        port=row["port"],
-        station_id=row["station_id"],
-        operator=row["operator"],
-        driver=row["driver"],
-        label=row["label"],
-        result=row["result"],
-        error_code=row["error_code"],
-        error_detail=row["error_detail"],
-        hint=row["hint"],
-        device_key_sha256=row["device_key_sha256"],
-        reprovision_by=row["reprovision_by"],
-        reprovision_reason=row["reprovision_reason"],
-        steps=tuple(StepTiming.from_json(step) for step in json.loads(row["steps"])),
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-    )
+    steps = tuple(StepTiming.from_json(step) for step in json.loads(row["steps"]))
+    return _from_row(Attempt, row, steps=steps)
 
 
 def _audit_from_row(row: Mapping[str, Any]) -> AuditEntry:
-    return AuditEntry(
-        id=row["id"],
-        at=row["at"],
-        actor=row["actor"],
-        action=row["action"],
-        subject=row["subject"],
-        details=json.loads(row["details"]),
-        prev_hash=row["prev_hash"],
-        hash=row["hash"],
-    )
+    return _from_row(AuditEntry, row, details=json.loads(row["details"]))
 
 
 # -- small helpers -------------------------------------------------------------------------
