@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from records import iso_utc
-from station.allowlist_item import BATCH_INDEX
+from station.allowlist_item import BATCH_INDEX, AllowlistItem, query_batch
 from station.config import CloudConfig
 from station.errors import StationError
 from station.reports.data import (
@@ -38,59 +38,28 @@ from station.reports.data import (
     utc_now,
 )
 
-PROJECTED = (
-    "serial",
-    "status",
-    "batch",
-    "product",
-    "station_id",
-    "device_key_sha256",
-    "claim_cert_sha256",
-    "factory_at",
-    "provisioned_at",
-)
-"""The attributes read from each item: the cloud contract's, nothing else."""
-
 
 def query_batch_items(
     client: Any, table: str, batch_id: str, *, page_size: int | None = None
-) -> Iterator[dict[str, Any]]:
-    """Every item of ``batch_id``, page by page (``Query`` on ``batch-index``, following
-    ``LastEvaluatedKey``), as plain Python values. Raises :class:`ReportError` with a
-    ``CLOUD_*`` code when the table cannot be read."""
-    from boto3.dynamodb.types import TypeDeserializer
+) -> Iterator[AllowlistItem]:
+    """Every item of ``batch_id`` from the batch index, decoded by the item's one owner
+    (:mod:`station.allowlist_item`). An item that is not one of the contract is skipped.
+    Raises :class:`ReportError` with a ``CLOUD_*`` code when the table cannot be read."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    names = {f"#{name}": name for name in PROJECTED}
-    request: dict[str, Any] = {
-        "TableName": table,
-        "IndexName": BATCH_INDEX,
-        "KeyConditionExpression": "#batch = :batch",
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": {":batch": {"S": batch_id}},
-        "ProjectionExpression": ", ".join(names),
-    }
-    if page_size:
-        request["Limit"] = int(page_size)
-    deserialize = TypeDeserializer().deserialize
-    while True:
-        try:
-            page = client.query(**request)
-        except ClientError as exc:
-            raise _client_error(exc, table) from None
-        except BotoCoreError as exc:
-            raise ReportError(
-                f"DynamoDB could not be reached for table {table!r}: {exc}",
-                code="CLOUD_UNAVAILABLE",
-                hint="Check the network, [cloud] region/endpoint_url and the AWS credentials "
-                "(profile, environment or role); then try again.",
-            ) from None
-        for item in page.get("Items", []):
-            yield {key: deserialize(value) for key, value in item.items()}
-        last = page.get("LastEvaluatedKey")
-        if not last:
-            return
-        request["ExclusiveStartKey"] = last
+    try:
+        for item, _raw in query_batch(client, table, batch_id, page_size=page_size):
+            if item is not None:
+                yield item
+    except ClientError as exc:
+        raise _client_error(exc, table) from None
+    except BotoCoreError as exc:
+        raise ReportError(
+            f"DynamoDB could not be reached for table {table!r}: {exc}",
+            code="CLOUD_UNAVAILABLE",
+            hint="Check the network, [cloud] region/endpoint_url and the AWS credentials "
+            "(profile, environment or role); then try again.",
+        ) from None
 
 
 def build_cloud_report(
@@ -118,14 +87,13 @@ def build_cloud_report(
             "syncs (station sync); a batch with no synced unit yet is only in the station's "
             "report (station report --batch B on the station).",
         )
-    items.sort(key=lambda item: str(item.get("serial", "")))
-    products = sorted({str(item["product"]) for item in items if item.get("product")})
-    stations = sorted({str(item["station_id"]) for item in items if item.get("station_id")})
-    claims = Counter(str(item["claim_cert_sha256"]) for item in items
-                     if item.get("claim_cert_sha256"))
-    factory = sorted(str(item["factory_at"]) for item in items if item.get("factory_at"))
-    revoked = sum(1 for item in items if item.get("status") == "revoked")
-    provisioned = sum(1 for item in items if item.get("provisioned_at"))
+    items.sort(key=lambda item: item.serial)
+    products = sorted({item.product for item in items})
+    stations = sorted({item.station_id for item in items})
+    claims = Counter(item.claim_cert_sha256 for item in items)
+    factory = sorted(item.factory_at for item in items)
+    revoked = sum(1 for item in items if item.status == "revoked")
+    provisioned = sum(1 for item in items if item.provisioned_at)
     hourly = Counter(stamp[:13] for stamp in factory)
 
     header = ReportHeader(
@@ -178,19 +146,19 @@ def build_cloud_report(
     if include_units:
         units = tuple(
             UnitRow(
-                serial=str(item.get("serial")),
+                serial=item.serial,
                 result="pass",
                 attempts=None,
                 first_pass=None,
-                status=_text(item.get("status")),
-                device_key_sha256=_text(item.get("device_key_sha256")),
+                status=item.status,
+                device_key_sha256=item.device_key_sha256,
                 first_pass_at=None,
-                last_pass_at=_text(item.get("factory_at")),
+                last_pass_at=item.factory_at,
                 operator=None,
-                station_id=_text(item.get("station_id")),
+                station_id=item.station_id,
                 sync_state="synced",
                 last_error_code=None,
-                provisioned_at=_text(item.get("provisioned_at")),
+                provisioned_at=item.provisioned_at,
             )
             for item in items
         )
@@ -288,5 +256,3 @@ def _client_error(exc: Any, table: str) -> ReportError:
     )
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)

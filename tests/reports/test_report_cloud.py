@@ -146,7 +146,7 @@ def test_the_query_is_paginated(dynamo: SimpleNamespace) -> None:
             return real_query(**kwargs)
 
     items = list(query_batch_items(Counting(), dynamo.table, "CB1", page_size=2))
-    assert sorted(item["serial"] for item in items) == sorted(CLOUD_UNITS)
+    assert sorted(item.serial for item in items) == sorted(CLOUD_UNITS)
     assert len(calls) >= 3  # 5 items, 2 a page
     assert all(call["IndexName"] == "batch-index" for call in calls)
     assert "ExclusiveStartKey" in calls[1]
