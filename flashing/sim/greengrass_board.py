@@ -91,12 +91,13 @@ def namespaces_available() -> bool:
         if os.name != "posix" or not shutil.which("unshare") or not shutil.which("setsid"):
             _ns_checked = False
         else:
-            probe = subprocess.run(
-                [*_unshare_prefix(), "/bin/sh", "-c", "mount -t tmpfs tmpfs /mnt && umount /mnt"],
-                capture_output=True,
-                timeout=10,
-                check=False,
-            )
+            with tempfile.TemporaryDirectory(prefix="sim-gw-probe-") as folder:
+                probe = subprocess.run(
+                    [*_unshare_prefix(), "/bin/sh", "-c", f"mount -t tmpfs tmpfs '{folder}' && umount '{folder}'"],
+                    capture_output=True,
+                    timeout=10,
+                    check=False,
+                )
             _ns_checked = probe.returncode == 0
     return _ns_checked
 
@@ -135,9 +136,13 @@ class SimulatedGateway(SimulatedDevice):
         self.kernel_messages = 0
         self.logins = 0
         self._random = random.Random(seed)
-        self.folder = Path(tempfile.mkdtemp(prefix=f"sim-gw-{serial}-"))
         self.mounts = _bound_folders(settings)
-        self._prepare_filesystem()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"sim-gw-{serial}-"))
+        try:
+            self._prepare_filesystem()
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         self.link = PtyLink()
         self.port = self.link.port
         self._shell: subprocess.Popen[bytes] | None = None
