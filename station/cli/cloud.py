@@ -7,14 +7,7 @@ import time
 
 import click
 
-from station.cli.common import (
-    Context,
-    as_dict,
-    emit_json,
-    friendly_errors,
-    main,
-    pass_ctx,
-)
+from station.cli.common import Context, as_dict, emit_json, friendly_errors, main, pass_ctx
 from station.errors import StationError
 
 

@@ -8,10 +8,7 @@ import time
 import click
 
 from station import render
-from station.cli.common import (
-    friendly_errors,
-    main,
-)
+from station.cli.common import friendly_errors, main
 
 
 @main.command()

@@ -6,14 +6,7 @@ import sys
 
 import click
 
-from station.cli.common import (
-    Context,
-    as_dict,
-    emit_json,
-    friendly_errors,
-    main,
-    pass_ctx,
-)
+from station.cli.common import Context, as_dict, emit_json, friendly_errors, main, pass_ctx
 
 
 @main.command()
