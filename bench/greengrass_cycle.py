@@ -117,6 +117,8 @@ def main() -> int:
     parser.add_argument("--kmsg-seconds", type=float, default=3.0)
     parser.add_argument("--key-type", default="ec-p256", choices=sorted(KEY_TYPES))
     args = parser.parse_args()
+    if args.baud <= 0:
+        parser.error("--baud must be a baud rate (the baseline is the wire time at that rate)")
     if not namespaces_available():
         print("simulated gateways need Linux mount namespaces (run as root)", file=sys.stderr)
         return 2
