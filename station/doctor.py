@@ -16,6 +16,7 @@ from pathlib import Path
 
 from station.config import StationConfig, find_config, load_config
 from station.errors import StationError
+from station.provisioning.boards import check_claim_fits
 from station.provisioning.claim import load_claim_credentials
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -91,6 +92,10 @@ def _claim_credentials(config: StationConfig) -> list[Check]:
     try:
         claim = load_claim_credentials(files.certificate, files.private_key, files.root_ca,
                                        passphrase_env=files.passphrase_env, prompt=prompt)
+    except StationError as exc:
+        return [Check("claim certificate", FAIL, exc.message, exc.hint)]
+    try:
+        check_claim_fits(config, claim)
     except StationError as exc:
         return [Check("claim certificate", FAIL, exc.message, exc.hint)]
     days = (claim.not_after - datetime.now(UTC)).days

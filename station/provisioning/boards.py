@@ -5,8 +5,10 @@ from __future__ import annotations
 from flashing.agent import AgentBoard, AgentTimeouts
 from flashing.board import Board
 from flashing.nrf91 import Nrf91Board
+from flashing.protocol import MAX_OBJECT_SIZE
 from station.config import StationConfig
-from station.errors import ConfigError
+from station.errors import ClaimError, ConfigError
+from station.provisioning.claim import ClaimCredentials
 
 
 def open_board(config: StationConfig, port: str) -> Board:
@@ -21,3 +23,37 @@ def open_board(config: StationConfig, port: str) -> Board:
     if config.driver == "nrf91":
         return Nrf91Board.open(port, baudrate=config.baud, settings=config.nrf91)
     raise ConfigError(f"driver {config.driver!r} is not available in this version", code="DRIVER_UNAVAILABLE")
+
+
+# The longest AT%CMNG write command around a PEM: AT%CMNG=0,<tag>,<type>,"<pem>" and CR LF.
+_CMNG_OVERHEAD = 32
+
+
+def claim_object_limit(config: StationConfig) -> int | None:
+    """The largest claim object (root CA, certificate, key) the configured driver can write,
+    or None when it has no limit of its own."""
+    if config.driver == "agent":
+        return MAX_OBJECT_SIZE
+    if config.driver == "nrf91":
+        return config.nrf91.max_command - _CMNG_OVERHEAD
+    return None
+
+
+def check_claim_fits(config: StationConfig, claim: ClaimCredentials) -> None:
+    """Refuse, before any board is touched, claim material a board could not store
+    (``CLAIM_OBJECT_TOO_LARGE``): every board would otherwise FAIL with a misleading hint."""
+    limit = claim_object_limit(config)
+    if limit is None:
+        return
+    sizes = {"root CA": len(claim.root_ca_pem), "claim certificate": len(claim.cert_pem),
+             "claim key": len(claim.key_pem)}
+    for name, size in sizes.items():
+        if size > limit:
+            raise ClaimError(
+                f"the {name} is {size} bytes; the {config.driver} driver can write at most {limit} "
+                "bytes per object",
+                code="CLAIM_OBJECT_TOO_LARGE",
+                hint="Give [claim] just the one root CA that signs the AWS IoT endpoint (e.g. "
+                "AmazonRootCA1.pem, not a bundle), or raise the board's limit (for nRF91: "
+                "[nrf91] max_command, if the modem firmware allows it).",
+            )

@@ -76,6 +76,9 @@ class CsrPolicy:
     allowed_key_types: frozenset[str] = frozenset({"ec-p256"})
     """Names from :data:`KEY_TYPES`. ``"rsa"`` allows RSA keys of at least ``min_rsa_bits``."""
     min_rsa_bits: int = MIN_RSA_BITS_FLOOR
+    only_common_name: bool = False
+    """The subject must be exactly one attribute, the CN (the agent protocol's board rule);
+    other drivers may add configured attributes (O=, C=...)."""
 
     def __post_init__(self) -> None:
         names = frozenset(self.allowed_key_types)
@@ -227,6 +230,14 @@ def check_csr(csr_der: bytes, expected_cn: str, policy: CsrPolicy) -> CheckedCsr
         )
 
     common_name = _single_common_name(csr, expected_cn)
+    if policy.only_common_name and len(csr.subject) != 1:
+        raise CsrRejected(
+            f"the certificate request's subject has {len(csr.subject)} attributes "
+            f"({_quote(csr.subject.rfc4514_string())}); the board protocol allows exactly one, "
+            f"CN={_quote(expected_cn)}",
+            code="CSR_SUBJECT_INVALID",
+            hint=_HINT_CN_MISMATCH,
+        )
 
     key_type = key_type_of(public_key)
     if key_type not in policy.allowed_key_types:

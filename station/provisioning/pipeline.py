@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flashing.board import Board, ClaimBundle, ClaimObject
@@ -21,7 +21,7 @@ from records import DuplicateDeviceKey, Records, RecordsError, StepTiming, Unit,
 from station.allowlist_item import ItemRuleError, check_serial
 from station.config import StationConfig
 from station.errors import StationError, explain
-from station.provisioning.boards import open_board
+from station.provisioning.boards import check_claim_fits, open_board
 from station.provisioning.claim import ClaimCredentials
 from station.provisioning.csr_policy import CheckedCsr, CsrPolicy, check_csr
 from station.provisioning.events import (
@@ -136,7 +136,9 @@ class Provisioner:
         self.bus = bus or EventBus()
         self._open_board = board_opener
         self._bundle = ClaimBundle(root_ca=claim.root_ca_pem, claim_cert=claim.cert_pem, claim_key=claim.key_pem)
-        self._policy = CsrPolicy.from_names(config.key_types, config.min_rsa_bits)
+        check_claim_fits(config, claim)
+        self._policy = replace(CsrPolicy.from_names(config.key_types, config.min_rsa_bits),
+                               only_common_name=config.driver == "agent")
 
     def provision(self, request: ProvisionRequest) -> ProvisionResult:
         batch = self._open_batch(request.batch)
@@ -246,6 +248,17 @@ class Provisioner:
                 f"STOP: this board's key was already used by board {other}. Its random number "
                 "generator is broken. Quarantine the board and tell engineering.",
                 f"device key {checked.device_key_sha256} already recorded for {other}",
+            )
+        previous = self.records.get_unit(run.serial)
+        if previous is not None and previous.device_key_sha256 == checked.device_key_sha256:
+            log.error("REPEATED DEVICE KEY: %s brought back the key of its earlier PASS", run.serial)
+            raise StepFailed(
+                "DEVICE_KEY_REPEATED",
+                "STOP: re-provisioning must give the board a new key, and this board returned "
+                "the key of its earlier PASS (its key generation did not run, or repeats). "
+                "Quarantine the board and tell engineering.",
+                f"device key {checked.device_key_sha256} is the one {run.serial} passed with on "
+                f"{previous.last_pass_at}",
             )
 
     def _step_commit(self, run: _Run) -> None:
