@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from flashing.agent import AgentBoard, AgentTimeouts
 from flashing.board import ClaimBundle, ClaimObject
-from flashing.errors import BoardRefused, BoardTimeout
+from flashing.errors import BoardRefused, BoardTimeout, ProtocolError
 from flashing.sim.links import LinkClosed, PtyLink
 from flashing.transport import SerialTransport
 
@@ -448,3 +448,116 @@ def test_driver_reads_digests_of_all_three_objects_as_the_board_reports_them(han
     digests = driver.read_digests()
     assert digests == {obj: SMALL_BUNDLE.sha256(obj) for obj in ClaimObject}
     assert [r.payload for r in board.requests if r.cmd == 0x13] == [b"\x01", b"\x02", b"\x03"]
+
+
+# -- protocol 1.1, host side ------------------------------------------------------------------
+
+
+def hello_v(version: int, max_payload: int = 1024) -> bytes:
+    return struct.pack(">BH", version, max_payload) + b"\x04MINI" + b"\x030.1"
+
+
+def test_a_noise_burst_does_not_use_up_the_tries_before_a_late_good_answer(hand_board):
+    """1.1, section 3: a burst of damaged frames right after the request, the good answer 50 ms later."""
+
+    def respond(request: Request, board: HandBoard) -> list[Reply]:
+        if request.cmd == 0x01:
+            return [build(b"A", request.seq, 1, hello_v(2))]
+        if board.count(0x02) > 1:
+            return []  # the retransmissions get no answer of their own
+        noise = [b"\x85\x13\x99\x00"] * 8  # eight damaged chunks within a few ms
+        return [*noise, 0.05, build(b"A", request.seq, 2, b"\x08MINI0001")]
+
+    board, driver = hand_board(respond, first_seq=0, timeouts=AgentTimeouts(answer=1.0, retries=3))
+    driver.identify()
+    assert driver.read_serial() == "MINI0001"
+    assert board.count(0x02) <= 2  # tries are at least 100 ms apart: no burst of four sends
+
+
+def test_the_last_try_waits_its_whole_window_despite_damage(hand_board):
+    def respond(request: Request, board: HandBoard) -> list[Reply]:
+        if request.cmd == 0x01:
+            return [build(b"A", request.seq, 1, hello_v(2))]
+        if board.count(0x02) < 3:
+            return [b"\x85\x13\x99\x00"]
+        return [b"\x85\x13\x99\x00", 0.15, build(b"A", request.seq, 2, b"\x08MINI0001")]
+
+    board, driver = hand_board(respond, first_seq=0)
+    driver.identify()
+    assert driver.read_serial() == "MINI0001"
+    assert board.count(0x02) == 1 + FAST.retries
+
+
+def test_a_dead_board_costs_four_answer_windows_and_no_more(hand_board):
+    board, driver = hand_board(lambda request, board: [], first_seq=0, timeouts=AgentTimeouts(answer=0.3, retries=3))
+    start = time.monotonic()
+    with pytest.raises(BoardTimeout):
+        driver.identify()
+    elapsed = time.monotonic() - start
+    assert board.count(0x01) == 4
+    assert 4 * 0.3 <= elapsed < 4 * 0.3 + 1.0
+
+
+def test_busy_is_asked_again_with_a_new_seq(hand_board):
+    def respond(request: Request, board: HandBoard) -> list[Reply]:
+        if request.cmd == 0x01:
+            return [build(b"A", request.seq, 1, hello_v(2))]
+        if board.count(0x02) < 3:
+            return [build(b"E", request.seq, 2, b"\x0abusy")]
+        return [build(b"A", request.seq, 2, b"\x08MINI0001")]
+
+    board, driver = hand_board(respond, first_seq=0, timeouts=AgentTimeouts(answer=0.2, retries=2, busy_backoff=0.01))
+    driver.identify()
+    assert driver.read_serial() == "MINI0001"
+    seqs = [r.seq for r in board.requests if r.cmd == 0x02]
+    assert len(seqs) == 3 and len(set(seqs)) == 3
+
+
+def test_board_text_between_answers_is_not_a_damaged_frame(hand_board):
+    def respond(request: Request, board: HandBoard) -> list[Reply]:
+        answer = hello_v(2) if request.cmd == 0x01 else b"\x08MINI0001"
+        return [b"I (42) agent: answering\r\n\x00", build(b"A", request.seq, request.cmd, answer), b"log\r\n\x00"]
+
+    board, driver = hand_board(respond, first_seq=0)
+    driver.identify()
+    assert driver.read_serial() == "MINI0001"
+    assert board.count(0x02) == 1
+
+
+def test_a_version_outside_the_asked_range_is_board_protocol_not_unsupported(hand_board):
+    board, driver = hand_board(lambda r, b: [build(b"A", r.seq, r.cmd, hello_v(9))], first_seq=0)
+    with pytest.raises(ProtocolError) as caught:
+        driver.identify()
+    assert caught.value.code == "BOARD_PROTOCOL"
+
+
+def test_a_1_1_board_announcing_less_than_128_is_a_protocol_error(hand_board):
+    board, driver = hand_board(lambda r, b: [build(b"A", r.seq, r.cmd, hello_v(2, 64))], first_seq=0)
+    with pytest.raises(ProtocolError, match="requires 128..1024"):
+        driver.identify()
+
+
+def test_a_64_char_serial_that_does_not_fit_a_1_0_board_s_64_byte_payload_is_refused_before_sending(hand_board):
+    board, driver = hand_board(MiniBoard(max_payload=64), first_seq=0)
+    driver.identify()
+    with pytest.raises(ProtocolError) as caught:
+        driver.generate_csr("S" * 64)
+    assert caught.value.code == "BOARD_PAYLOAD_LIMIT"
+    assert board.count(0x20) == 0 and board.count(0x21) == 0
+
+
+@pytest.mark.parametrize(
+    "code, name", [(0x01, "UNKNOWN_COMMAND"), (0x02, "BAD_REQUEST"), (0x7F, "INTERNAL"), (0x55, "UNKNOWN_0x55")]
+)
+def test_firmware_side_errors_do_not_tell_the_operator_to_reseat_the_cable(hand_board, code, name):
+    def respond(request: Request, board: HandBoard) -> list[Reply]:
+        if request.cmd == 0x01:
+            return [build(b"A", request.seq, 1, hello_v(2))]
+        return [build(b"E", request.seq, request.cmd, bytes([code]))]
+
+    board, driver = hand_board(respond, first_seq=0)
+    driver.identify()
+    with pytest.raises(BoardRefused) as caught:
+        driver.read_serial()
+    assert caught.value.code == f"BOARD_{name}"
+    assert "reseat" not in caught.value.hint.lower() and "engineering" in caught.value.hint
