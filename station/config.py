@@ -25,6 +25,7 @@ CONFIG_ENV = "STATION_CONFIG"
 DEFAULT_CONFIG_NAME = "station.ini"
 DRIVERS = ("agent", "nrf91")
 KEY_TYPES = ("ec-p256", "ec-p384", "rsa")
+SLOT_NAME = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,15}")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class StationConfig:
     nrf91: Nrf91Settings = field(default_factory=Nrf91Settings)
     signing_key: Path = Path("station-signing-key.pem")
     signing_passphrase_env: str | None = None
+    slots: tuple[tuple[str, str], ...] = ()
+    """``[slots]``: (name, place) in file order; a place is a USB location (``1-1.2:1.0``),
+    a ``/dev/serial/by-path/...`` link or a plain device path (simulated boards)."""
 
     @property
     def folder(self) -> Path:
@@ -173,7 +177,30 @@ class _Reader:
             nrf91=self.nrf91(),
             signing_key=self.file("station", "signing_key", "station-signing-key.pem"),
             signing_passphrase_env=self.text("station", "signing_passphrase_env", "") or None,
+            slots=self.slots(),
         )
+
+    def slots(self) -> tuple[tuple[str, str], ...]:
+        """``[slots] A1 = 1-1.2:1.0``: names upper-cased, each name and place used once."""
+        if not self.parser.has_section("slots"):
+            return ()
+        slots: list[tuple[str, str]] = []
+        for key, raw in self.parser.items("slots", raw=True):
+            if key in self.parser.defaults():
+                continue
+            name, place = key.strip().upper(), raw.strip()
+            if not SLOT_NAME.fullmatch(name):
+                raise self.fail("slots", key, "is not a slot name: use letters and digits, like A1 or B12")
+            if not place:
+                raise self.fail("slots", key, "has no place: give a USB location like 1-1.2:1.0 or a device path")
+            twin = next((other for other, where in slots if where == place), None)
+            if twin is not None:
+                raise self.fail("slots", key, f"{place} is already slot {twin}: one place, one slot")
+            slots.append((name, place))
+        ports = self.text("ports", "ports", "")
+        if slots and ports and ports.lower() != "auto":
+            raise self.fail("ports", "ports", "and [slots] both name ports: keep [slots] and set ports = auto")
+        return tuple(slots)
 
     def nrf91(self) -> Nrf91Settings:
         """``[nrf91]`` as the driver's own settings object, which validates them once."""

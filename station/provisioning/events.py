@@ -61,7 +61,16 @@ class AttemptFinished:
     duration_ms: float
 
 
-Event = AttemptStarted | StepStarted | StepFinished | SerialRead | AttemptFinished
+@dataclass(frozen=True)
+class DeviceOutsideSlots:
+    """A USB serial device in no ``[slots]`` place: never provisioned (``present`` False: it went)."""
+
+    device: str
+    location: str
+    present: bool = True
+
+
+Event = AttemptStarted | StepStarted | StepFinished | SerialRead | AttemptFinished | DeviceOutsideSlots
 Subscriber = Callable[[object], None]
 
 

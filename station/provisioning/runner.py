@@ -1,5 +1,11 @@
 """The line runner: one slot per port, every board provisioned in parallel, hot-plug.
 
+A slot is keyed by what the port source's ``scan`` answers: a device path, or with
+``[slots]`` (:class:`~station.provisioning.ports.NamedSlots`) the slot's name, and then
+the device to open is asked from the source at each start. A board pulled in the middle
+of its run leaves a FAIL on its slot ("unplugged at step N") until the next board is
+plugged into that slot.
+
 Each slot runs its board on a thread of its own, so a board that hangs or
 fails never stalls another slot. The runner publishes what happens on the
 station's :class:`~station.provisioning.events.EventBus` (no Qt here): the CLI's live view
@@ -16,7 +22,13 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from station.errors import StationError
-from station.provisioning.events import AttemptFinished, AttemptStarted, SerialRead, StepStarted
+from station.provisioning.events import (
+    AttemptFinished,
+    AttemptStarted,
+    DeviceOutsideSlots,
+    SerialRead,
+    StepStarted,
+)
 from station.provisioning.pipeline import (
     STEPS,
     Provisioner,
@@ -54,6 +66,10 @@ class Slot:
     code: str | None = None
     hint: str | None = None
     detail: str | None = None
+    device: str | None = None
+    """The device the current or last run opened (the slot's name is ``port``)."""
+    unplugged_at: int | None = None
+    """The step (1-based) at which the board was pulled in the middle of its run."""
 
     @property
     def elapsed(self) -> float:
@@ -66,6 +82,11 @@ class Slot:
         if self.state == SlotState.PASS:
             return 1.0
         return self.step_index / self.total_steps if self.total_steps else 0.0
+
+    @property
+    def step_number(self) -> int:
+        """The step in work, 1-based ("Step 6 of 9"), the one a FAIL stopped at."""
+        return min(self.step_index + 1, self.total_steps) if self.total_steps else 0
 
 
 @dataclass(frozen=True)
@@ -86,6 +107,10 @@ class PortDisappeared:
 @dataclass(frozen=True)
 class RunnerStopped:
     aborted: int
+
+
+DISCONNECT_CODES = frozenset({"BOARD_DISCONNECTED"})
+"""A FAIL with one of these codes ended because the board went away."""
 
 
 class LineRunner:
@@ -114,6 +139,8 @@ class LineRunner:
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._by_attempt: dict[int, str] = {}
+        self._by_device: dict[str, str] = {}
+        self._strays: dict[str, str] = {}
         self._unsubscribe = self.bus.subscribe(self._on_event)
 
     # -- control -------------------------------------------------------------
@@ -159,7 +186,7 @@ class LineRunner:
         for thread in threads:
             thread.join()
         with self._lock:
-            by_port = {r.port: r for r in self.results[first:]}
+            by_port = {self._by_device.get(r.port, r.port): r for r in self.results[first:]}
         return [by_port[p] for p in ports if p in by_port]
 
     def retry(self, port: str, *, override: ReprovisionOverride | None = None) -> bool:
@@ -217,11 +244,32 @@ class LineRunner:
                 self._appeared(port)
             for port in sorted(known - present):
                 self._disappeared(port)
+        self._report_strays()
+
+    def _report_strays(self) -> None:
+        """Devices outside every named slot: reported once when they appear and when they go."""
+        strays_of = getattr(self.ports, "strays", None)
+        if strays_of is None:
+            return
+        strays = strays_of()
+        for device in sorted(set(strays) - set(self._strays)):
+            log.warning("a board on %s (USB location %s) is in no named slot: not provisioned", device, strays[device])
+            self.bus.publish(DeviceOutsideSlots(device, strays[device], present=True))
+        for device in sorted(set(self._strays) - set(strays)):
+            self.bus.publish(DeviceOutsideSlots(device, self._strays[device], present=False))
+        self._strays = strays
+
+    def strays(self) -> dict[str, str]:
+        """Devices (device → USB location) seen outside every named slot at the last poll."""
+        return dict(self._strays)
 
     def _appeared(self, port: str) -> None:
         log.info("board appeared on %s", port)
         self.bus.publish(PortAppeared(port))
-        self._set(port, present=True)
+        old = self._slots.get(port)
+        if old is not None and old.state != SlotState.RUNNING:
+            self._slots[port] = Slot(port)  # a new board: the last board's result goes
+        self._set(port, present=True, device=self._device(port))
         if self.auto_start and not self._stop.is_set():
             self._start_run(port)
 
@@ -230,26 +278,35 @@ class LineRunner:
         self.bus.publish(PortDisappeared(port))
         slot = self._slots[port]
         if slot.state == SlotState.RUNNING:
-            self._set(port, present=False)
+            self._set(port, present=False, unplugged_at=slot.step_number)
+        elif slot.state == SlotState.FAIL and (slot.unplugged_at or slot.code in DISCONNECT_CODES):
+            self._set(port, present=False, unplugged_at=slot.unplugged_at or slot.step_number)
         else:
             self._slots[port] = Slot(port)
             self.bus.publish(SlotChanged(self._slots[port]))
+
+    def _device(self, port: str) -> str:
+        device_of = getattr(self.ports, "device", None)
+        return device_of(port) if device_of is not None else port
 
     # -- runs ---------------------------------------------------------------------
 
     def _start_run(self, port: str, override: ReprovisionOverride | None = None) -> threading.Thread:
         label = self._labels.popleft() if self._labels else None
+        device = self._device(port)
+        self._by_device[device] = port
         self._set(
             port, state=SlotState.RUNNING, serial=None, step=None, step_index=0, attempt_id=None,
             started_at=time.monotonic(), finished_at=None, code=None, hint=None, detail=None,
+            device=device, unplugged_at=None,
         )
-        thread = threading.Thread(target=self._run, args=(port, label, override), name=f"slot-{port}", daemon=True)
+        thread = threading.Thread(target=self._run, args=(port, device, label, override), name=f"slot-{port}", daemon=True)
         self._threads[port] = thread
         thread.start()
         return thread
 
-    def _run(self, port: str, label: str | None, override: ReprovisionOverride | None) -> None:
-        request = ProvisionRequest(port=port, operator=self.operator, batch=self.batch, label=label, override=override)
+    def _run(self, port: str, device: str, label: str | None, override: ReprovisionOverride | None) -> None:
+        request = ProvisionRequest(port=device, operator=self.operator, batch=self.batch, label=label, override=override)
         try:
             result = self.provisioner.provision(request)
         except StationError as exc:
@@ -265,26 +322,33 @@ class LineRunner:
 
     def _end(self, port: str, passed: bool, code: str | None, hint: str | None, detail: str | None) -> None:
         with self._lock:
+            slot = self._slots[port]
+            changes: dict[str, object] = {}
+            if not passed and not slot.present:
+                changes["unplugged_at"] = slot.unplugged_at or slot.step_number
             self._set(
                 port, state=SlotState.PASS if passed else SlotState.FAIL, finished_at=time.monotonic(),
                 code=code, hint=hint, detail=detail,
-                step_index=len(STEPS) if passed else self._slots[port].step_index,
+                step_index=len(STEPS) if passed else slot.step_index, **changes,
             )
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, AttemptStarted):
             with self._lock:
-                self._by_attempt[event.attempt_id] = event.port
-                if event.port in self._slots:
-                    self._set(event.port, attempt_id=event.attempt_id)
+                port = self._by_device.get(event.port, event.port)
+                self._by_attempt[event.attempt_id] = port
+                if port in self._slots:
+                    self._set(port, attempt_id=event.attempt_id)
         elif isinstance(event, StepStarted):
             with self._lock:
-                if event.port in self._slots:
-                    self._set(event.port, step=event.step, step_index=event.index)
+                port = self._by_device.get(event.port, event.port)
+                if port in self._slots:
+                    self._set(port, step=event.step, step_index=event.index)
         elif isinstance(event, SerialRead):
             with self._lock:
-                if event.port in self._slots:
-                    self._set(event.port, serial=event.serial)
+                port = self._by_device.get(event.port, event.port)
+                if port in self._slots:
+                    self._set(port, serial=event.serial)
         elif isinstance(event, AttemptFinished):
             with self._lock:
                 self._by_attempt.pop(event.attempt_id, None)
