@@ -1,6 +1,6 @@
 """How close a full board exchange comes to the time the wire and the board's keygen need.
 
-    python bench/board_exchange.py [--baud 115200] [--keygen-ms 300] [--runs 5] [--driver agent|nrf91]
+    python bench/board_exchange.py [--baud 115200] [--keygen-ms 300] [--runs 5] [--driver agent|nrf91|c-agent]
 
 Starts one simulated board that emulates the UART at ``--baud`` and takes ``--keygen-ms``
 to make its key pair, then runs the whole provisioning exchange (identify, read_serial,
@@ -11,14 +11,24 @@ For each run and for the median it prints the measured seconds, the wire seconds
 measured / (wire + keygen), the baseline measured in the same run. The target is a ratio of
 at most 1.10: the driver adds little beyond what the line and the board cost. Figures only;
 nothing here asserts on time.
+
+``--driver c-agent`` builds the C reference agent (firmware/, system ``cc``, mbedTLS) into a
+temporary directory and runs it on a pty with the same UART emulation (``--baud``). Its key
+generation is real (mbedTLS P-256, not ``--keygen-ms``): the keygen column is then the
+KEYGEN request's measured time less its wire time, taken from a separate exchange.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +44,7 @@ from cryptography.x509.oid import NameOID
 from flashing.agent import AgentBoard
 from flashing.board import Board, ClaimBundle, ClaimObject
 from flashing.nrf91 import Nrf91Board
+from flashing.protocol import Command
 from flashing.sim import SimulatedBoard, SimulatedNrf91Modem, start_nrf91_modems
 
 TARGET_RATIO = 1.10
@@ -86,11 +97,65 @@ def _start_nrf91(serial: str, baud: int, keygen_ms: float) -> tuple[SimulatedNrf
     return modem, modem.serial
 
 
+FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
+C_SOURCES = ["src/agent.c", "src/frame.c", "src/crypto_mbedtls.c", "port/posix/main.c"]
+
+
+class CAgentProcess:
+    """The C reference agent's POSIX port on a pty, built for this run."""
+
+    def __init__(self, serial: str, baud: int) -> None:
+        self._dir = tempfile.mkdtemp(prefix="c-agent-")
+        binary = os.path.join(self._dir, "agent-posix")
+        cc = os.environ.get("CC", "cc")
+        if shutil.which(cc) is None:
+            raise SystemExit(f"--driver c-agent needs a C compiler ({cc!r} not found)")
+        build = subprocess.run(
+            [cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-Iinclude", "-Isrc", "-o", binary, *C_SOURCES,
+             "-lmbedx509", "-lmbedcrypto"],
+            cwd=FIRMWARE, capture_output=True, text=True,
+        )  # fmt: skip
+        if build.returncode != 0:
+            raise SystemExit(f"building the C agent failed (is libmbedtls-dev installed?):\n{build.stderr}")
+        self.process = subprocess.Popen(
+            [binary, "--pty", "--serial", serial, "--state", os.path.join(self._dir, "flash"), "--baud", str(baud)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        os.makedirs(os.path.join(self._dir, "flash"), exist_ok=True)
+        assert self.process.stdout is not None
+        self.port = self.process.stdout.readline().split()[1]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=10)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _start_c_agent(serial: str, baud: int, keygen_ms: float) -> tuple[CAgentProcess, str]:
+    return CAgentProcess(serial, baud), serial
+
+
+def measure_c_keygen(port: str, baud: int) -> float:
+    """Seconds the C agent's KEYGEN takes beyond its wire time (one HELLO + KEYGEN exchange)."""
+    board = AgentBoard.open(port, baudrate=baud)
+    try:
+        board.identify()
+        sent, received = board.transport.bytes_sent, board.transport.bytes_received
+        start = time.perf_counter()
+        board._request(Command.KEYGEN, b"\x01", long_running=True)
+        elapsed = time.perf_counter() - start
+        wire = (board.transport.bytes_sent - sent + board.transport.bytes_received - received) * 10 / baud
+        return max(0.0, elapsed - wire)
+    finally:
+        board.close()
+
+
 DRIVERS: dict[str, DriverKind] = {
     "agent": DriverKind(open=_open_agent, wire_bytes=_agent_wire_bytes),
     "nrf91": DriverKind(open=_open_nrf91, wire_bytes=_nrf91_wire_bytes),
+    "c-agent": DriverKind(open=_open_agent, wire_bytes=_agent_wire_bytes),
 }
-SIMULATORS = {"agent": _start_agent, "nrf91": _start_nrf91}
+SIMULATORS = {"agent": _start_agent, "nrf91": _start_nrf91, "c-agent": _start_c_agent}
 
 
 def make_claim_bundle() -> ClaimBundle:
@@ -204,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     bundle = make_claim_bundle()
     board, serial = SIMULATORS[args.driver]("SN0000001", args.baud, args.keygen_ms)
     keygen_s = args.keygen_ms / 1000.0
+    if args.driver == "c-agent":
+        keygen_s = statistics.median(measure_c_keygen(board.port, args.baud) for _ in range(3))
+        args.keygen_ms = keygen_s * 1000
     print(
         f"driver={args.driver} baud={args.baud} keygen_ms={args.keygen_ms:g} runs={args.runs} "
         f"bundle: root_ca={len(bundle.root_ca)} B, claim_cert={len(bundle.claim_cert)} B, "

@@ -107,6 +107,13 @@ class ConformanceReport:
     firmware: str = ""
     protocol: str = ""
     seconds: float = 0.0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+    @property
+    def wire_seconds(self) -> float:
+        """The time the bytes of the run need on the wire (8N1): the floor of any run's duration."""
+        return (self.bytes_sent + self.bytes_received) * 10 / self.baudrate
 
     @property
     def failed(self) -> list[RuleResult]:
@@ -145,6 +152,7 @@ class ConformanceReport:
             "passed": self.passed,
             "exit_code": self.exit_code,
             "seconds": round(self.seconds, 3),
+            "wire_seconds": round(self.wire_seconds, 3),
             "summary": self.summary(),
             "rules": [r.to_dict() for r in self.rules],
         }
@@ -948,6 +956,7 @@ def run_conformance(
             result, aborted = _run_rule(checker, spec, aborted)
             report.rules.append(result)
     finally:
+        report.bytes_sent, report.bytes_received = serial_port.bytes_sent, serial_port.bytes_received
         serial_port.close()
     if checker.hello is not None:
         report.model, report.firmware = checker.hello.model, checker.hello.firmware
