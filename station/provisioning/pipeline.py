@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flashing.board import Board, ClaimBundle, ClaimObject
-from flashing.errors import BoardError, BoardTimeout, FrameError
+from flashing.errors import BoardError, FrameError
 from records import DuplicateDeviceKey, Records, RecordsError, StepTiming, Unit, utc_now_iso
 from station.allowlist_item import ItemRuleError, check_serial
 from station.config import StationConfig
@@ -59,7 +59,9 @@ PIPELINE = (
 STEPS = tuple(step.name for step in PIPELINE)
 """The step names in order (what attempts record and the app shows as "step N of 9")."""
 
-TRANSIENT_CODES = frozenset({BoardTimeout.code, FrameError.code, "BOARD_BUSY"})
+TRANSIENT_CODES = frozenset({FrameError.code, "BOARD_BUSY"})
+"""Link errors a retried step can get past. Not BOARD_TIMEOUT: the driver has already sent
+the request as often as the protocol allows, so a board that did not answer is dead."""
 
 
 @dataclass(frozen=True)

@@ -251,10 +251,12 @@ def test_board_unplugged_right_after_its_port_opened_fails_board_disconnected(st
 @pytest.mark.parametrize(
     ("fault", "step", "retried"),
     [
-        pytest.param("stall@hello", "identify", True, id="identify-is-retried"),
+        pytest.param("corrupt@hello", "identify", True, id="identify-is-retried"),
         pytest.param("corrupt@read_serial", "read_serial", True, id="read_serial-is-retried"),
-        pytest.param("stall@commit", "commit", True, id="commit-is-retried"),
-        pytest.param("stall@keygen", "generate_csr", False, id="generate_csr-is-not-retried"),
+        pytest.param("corrupt@commit", "commit", True, id="commit-is-retried"),
+        pytest.param("stall@hello", "identify", False, id="a-dead-board-is-not-retried"),
+        pytest.param("stall@commit", "commit", False, id="a-board-dead-at-commit-is-not-retried"),
+        pytest.param("corrupt@keygen", "generate_csr", False, id="generate_csr-is-not-retried"),
         pytest.param("stall@get_csr", "generate_csr", False, id="generate_csr-after-keygen-is-not-retried"),
     ],
 )
@@ -270,15 +272,18 @@ def test_a_failing_step_is_retried_only_if_it_is_idempotent(station, boards, fau
 
 
 def test_a_retried_step_sends_its_request_again_and_a_not_retried_one_does_not(station, boards):
-    hello_stalls, keygen_stalls = boards(2, faults={0: ["stall@hello"], 1: ["stall@keygen"]})
+    hello_garbled, hello_dead, keygen_stalls = boards(
+        3, faults={0: ["corrupt@hello"], 1: ["stall@hello"], 2: ["stall@keygen"]})
     timeouts = station.config.timeouts
     tries_per_request = 1 + timeouts.retries
 
     provisioner = impatient_provisioner(station)
-    provision(station, hello_stalls, provisioner=provisioner)
-    provision(station, keygen_stalls, provisioner=provisioner)
+    for sim in (hello_garbled, hello_dead, keygen_stalls):
+        provision(station, sim, provisioner=provisioner)
 
-    assert hello_stalls.requests_seen.count(Command.HELLO) == (1 + timeouts.step_retries) * tries_per_request
+    assert hello_garbled.requests_seen.count(Command.HELLO) == (1 + timeouts.step_retries) * tries_per_request
+    # A board that did not answer any of the protocol's tries is dead: "4 sends in all".
+    assert hello_dead.requests_seen.count(Command.HELLO) == tries_per_request
     # KEYGEN only ever went out as retransmissions of the one request (same seq, which the
     # board answers from its cache); the step never asked the board for a second key.
     assert keygen_stalls.requests_seen.count(Command.KEYGEN) == tries_per_request
