@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 
 from .board import Board, BoardIdentity, ClaimBundle, ClaimObject
-from .console import DEFAULT_MAX_LINE, Framed, ShellSession
+from .console import DEFAULT_MAX_LINE, Framed, ShellSession, frame
 from .errors import (
     AlreadyProvisioned,
     BoardDigestMismatch,
@@ -47,6 +47,7 @@ from .errors import (
     ClaimFileMissing,
     ClaimFilesPresent,
     CommandFailed,
+    CommandTooLongForConsole,
     ConfigReadbackMismatch,
     DeviceKeyMissing,
     DeviceKeyPresent,
@@ -87,8 +88,6 @@ DEVICETREE_SERIAL = "/sys/firmware/devicetree/base/serial-number"
 DEVICETREE_MODEL = "/sys/firmware/devicetree/base/model"
 DMI_SERIAL = "/sys/class/dmi/id/product_serial"
 DMI_PRODUCT = "/sys/class/dmi/id/product_name"
-B64_PER_LINE_OVERHEAD = 220
-"""Characters of a chunk-writing line that are not base64 (paths, framing), to size chunks."""
 
 _PATH = re.compile(r"/[A-Za-z0-9._+/-]*")
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+")
@@ -221,8 +220,8 @@ class GreengrassSettings:
         for name in ("login_seconds", "command_seconds", "keygen_seconds"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"[greengrass] {name}: must be more than 0")
-        if not 256 <= self.max_line <= 4095:
-            raise ValueError("[greengrass] max_line: 256-4095 (a tty takes 4095 characters per line)")
+        if not 512 <= self.max_line <= 4095:
+            raise ValueError("[greengrass] max_line: 512-4095 (a tty takes 4095 characters per line)")
 
     @property
     def csr_key_type(self) -> str:
@@ -401,17 +400,19 @@ class GreengrassBoard(Board):
 
     def identify(self) -> BoardIdentity:
         self.session.open()
-        script = (
+        system = (
             'printf "system=%s\\nkernel=%s\\n" "$(uname -s)" "$(uname -r)"; '
             f"m=$(tr -d '\\000' < {DEVICETREE_MODEL} 2>/dev/null); "
             f'[ -n "$m" ] || m=$(cat {DMI_PRODUCT} 2>/dev/null); '
             'printf "model=%s\\n" "${m:-$(uname -m)}"; '
-            'printf "os=%s\\n" "$(. /etc/os-release 2>/dev/null; printf %s "$PRETTY_NAME")"; '
-            "for t in openssl base64 sha256sum; do "
-            'printf "%s=%s\\n" "$t" "$(command -v $t)"; done; '
+            'printf "os=%s\\n" "$(. /etc/os-release 2>/dev/null; printf %s "$PRETTY_NAME")"'
+        )
+        tools = (
+            'for t in openssl base64 sha256sum; do printf "%s=%s\\n" "$t" "$(command -v $t)"; done; '
             'printf "openssl_version=%s\\n" "$(openssl version 2>/dev/null)"'
         )
-        facts = _facts(self._run(script, label="identify").output)
+        facts = _facts(self._run(system, label="identify").output)
+        facts.update(_facts(self._run(tools, label="identify tools").output))
         if facts.get("system") != "Linux":
             raise NotLinux(f"the console's system is {facts.get('system') or 'unknown'!r}, not Linux")
         if not facts.get("openssl"):
@@ -502,17 +503,21 @@ class GreengrassBoard(Board):
         subject += f"/CN={common_name}"
         dirs = " ".join(sorted({_q(posixpath.dirname(key)), _q(posixpath.dirname(csr))}))
         chown = f" && chown {s.file_owner} {_q(key_tmp)} {_q(csr_tmp)}" if s.file_owner else ""
-        command = (
-            f"umask 077 && mkdir -p {dirs} && "
-            f"openssl genpkey {KEY_TYPES[s.key_type]} -out {_q(key_tmp)} && "
-            f"openssl req -new -sha256 -key {_q(key_tmp)} -subj {_q(subject)} -out {_q(csr_tmp)} && "
-            f"chmod 600 {_q(key_tmp)} && chmod 644 {_q(csr_tmp)}{chown} && "
-            f"mv -f {_q(key_tmp)} {_q(key)} && mv -f {_q(csr_tmp)} {_q(csr)} && cat {_q(csr)}"
-        )
-        result = self.session.run(command, label="keygen and CSR", timeout=s.keygen_seconds, expect_bytes=1800)
-        if result.status != 0:
-            self._cleanup([key_tmp, csr_tmp])
-            raise self._failure("keygen and CSR", result, default=KeygenFailed)
+        pieces = [
+            f"umask 077 && mkdir -p {dirs}",
+            f"umask 077 && openssl genpkey {KEY_TYPES[s.key_type]} -out {_q(key_tmp)}",
+            f"umask 077 && openssl req -new -sha256 -key {_q(key_tmp)} -subj {_q(subject)} -out {_q(csr_tmp)}",
+            f"chmod 600 {_q(key_tmp)} && chmod 644 {_q(csr_tmp)}{chown}",
+            f"mv -f {_q(key_tmp)} {_q(key)} && mv -f {_q(csr_tmp)} {_q(csr)}",
+            f"cat {_q(csr)}",
+        ]
+        lines = self._merge(pieces)
+        for index, line in enumerate(lines):
+            label = "keygen and CSR" + (f" ({index + 1}/{len(lines)})" if len(lines) > 1 else "")
+            result = self.session.run(line, label=label, timeout=s.keygen_seconds, expect_bytes=1800)
+            if result.status != 0:
+                self._cleanup([key_tmp, csr_tmp])
+                raise self._failure(label, result, default=KeygenFailed)
         self._made_key = True
         match = _CSR_PEM.search(result.output)
         if match is None:
@@ -584,24 +589,30 @@ class GreengrassBoard(Board):
         """Write ``content`` to ``path`` through a temporary file in chunks that fit the console's
         line limit, then rename it into place and compare its SHA-256 on the board with ours."""
         tmp = f"{path}.tmp-{_nonce()}"
-        overhead = B64_PER_LINE_OVERHEAD + 2 * len(tmp) + len(path)
-        per_line = (self.settings.max_line - overhead) // 4 * 3
-        if per_line < 48:
-            raise ValueError(f"max_line {self.settings.max_line} leaves no room for data with path {path}")
-        chunks = [content[i : i + per_line] for i in range(0, len(content), per_line)] or [b""]
         owner = f" && chown {self.settings.file_owner} {_q(tmp)}" if self.settings.file_owner else ""
-        finish = f" && chmod {mode} {_q(tmp)}{owner} && mv -f {_q(tmp)} {_q(path)} && {self._tools.sha256} {_q(path)}"
-        start = f"umask 077 && mkdir -p {_q(posixpath.dirname(path))} && rm -f {_q(path)}.tmp-* && "
-        for index, chunk in enumerate(chunks):
-            data = base64.b64encode(chunk).decode("ascii")
-            command = f"printf %s {data or chr(39) * 2} | {self._tools.b64decode} {'>' if index == 0 else '>>'} {_q(tmp)}"
-            if index == 0:
-                command = start + command
-            last = index == len(chunks) - 1
-            if last:
-                command += finish
-            label = f"write {what} ({index + 1}/{len(chunks)})"
-            result = self.session.run(command, label=label, secret=secret, expect_bytes=len(path) + 80)
+        start = f"umask 077 && mkdir -p {_q(posixpath.dirname(path))} && rm -f {_q(path)}.tmp-* && : > {_q(tmp)}"
+        finish = f"chmod {mode} {_q(tmp)}{owner} && mv -f {_q(tmp)} {_q(path)} && {self._tools.sha256} {_q(path)}"
+
+        def data_line(data: str) -> str:
+            return f"printf %s {data or chr(39) * 2} | {self._tools.b64decode} >> {_q(tmp)}"
+
+        def fits(command: str) -> bool:
+            return len(frame(command, "0" * 12)) + 1 <= self.settings.max_line
+
+        per_line = (self.settings.max_line - len(frame(data_line(""), "0" * 12)) - 1) // 4 * 3
+        if per_line < 48 or not fits(start) or not fits(finish):
+            raise CommandTooLongForConsole(
+                f"writing {path}: a {self.settings.max_line}-character line leaves no room for data"
+            )
+        pieces = [start] + [
+            data_line(base64.b64encode(content[i : i + per_line]).decode("ascii"))
+            for i in range(0, len(content), per_line)
+        ] + [finish]
+        lines = self._merge(pieces)
+        for index, line in enumerate(lines):
+            last = index == len(lines) - 1
+            label = f"write {what} ({index + 1}/{len(lines)})"
+            result = self.session.run(line, label=label, secret=secret, expect_bytes=len(path) + 80)
             if result.status != 0:
                 self._cleanup([tmp])
                 raise self._failure(label, result, secret=secret)
@@ -613,6 +624,17 @@ class GreengrassBoard(Board):
                         f"{path}: the gateway hashes it to {stored or 'nothing'}, the station sent {expected}"
                     )
         log.debug("%s: wrote %s (%d bytes, mode %s)", self.session.port.port, path, len(content), mode)
+
+    def _merge(self, pieces: list[str]) -> list[str]:
+        """Join consecutive commands with ``&&`` into as few lines as fit ``max_line``."""
+        lines: list[str] = []
+        for piece in pieces:
+            joined = f"{lines[-1]} && {piece}" if lines else piece
+            if lines and len(frame(joined, "0" * 12)) + 1 <= self.settings.max_line:
+                lines[-1] = joined
+            else:
+                lines.append(piece)
+        return lines
 
     def _digests(self, paths: list[str]) -> dict[str, str]:
         listing = " ".join(_q(p) for p in paths)

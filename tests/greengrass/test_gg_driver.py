@@ -221,3 +221,29 @@ def test_an_image_without_a_required_file_fails_at_identify(gateways, boards, se
         board.identify()
     assert failure.value.code == "GG_IMAGE_INCOMPLETE"
     assert "FleetProvisioningByClaim.jar" in failure.value.message
+
+
+def test_no_line_sent_is_longer_than_max_line(gateways, boards, bundle, password) -> None:
+    from gg_helpers import make_settings
+
+    settings = make_settings(max_line="512", login_seconds="8")
+    gateway = gateways("GW000115", settings=settings)
+    provision(boards(gateway.port, settings=settings), bundle, "GW000115")
+
+    lines = bytes(gateway.wire_rx).split(b"\r")
+    assert max(len(line) for line in lines) < 512
+    assert gateway.read_file(settings.claim_private_key_path) == bundle.claim_key
+
+
+def test_the_written_files_get_the_configured_owner(gateways, boards, bundle, password) -> None:
+    import pwd
+
+    from gg_helpers import make_settings
+
+    settings = make_settings(file_owner="nobody", login_seconds="8")
+    gateway = gateways("GW000116", settings=settings)
+    provision(boards(gateway.port, settings=settings), bundle, "GW000116")
+
+    nobody = pwd.getpwnam("nobody").pw_uid
+    for path in (settings.claim_private_key_path, settings.csr_private_key_path, settings.root_ca_path):
+        assert os.stat(gateway.host_path(path)).st_uid == nobody
