@@ -19,6 +19,7 @@ from flashing.protocol import (
     Hello,
     ObjectDigest,
     PayloadError,
+    is_board_text,
     pack_error,
     pack_str8,
     unpack_error,
@@ -477,3 +478,25 @@ def test_unknown_error_code_gets_a_stable_name():
 def test_empty_error_payload_is_rejected():
     with pytest.raises(PayloadError):
         unpack_error(b"")
+
+
+# -- board text (protocol 1.1, section 1) ----------------------------------------------------
+
+TEXT = st.text(alphabet=st.sampled_from([chr(c) for c in range(0x20, 0x7F)] + ["\t", "\r", "\n"]), min_size=1)
+
+
+@PROPERTY
+@given(frame=frames_strategy)
+def test_property_no_frame_is_ever_taken_for_board_text(frame):
+    # Its first COBS code is at most 4 (a zero sits in the header) or the header holds a length
+    # byte 0x01..0x04: either way a control byte that is not TAB, CR or LF.
+    assert not is_board_text(frame.encode()[:-1])
+
+
+@PROPERTY
+@given(frames=st.lists(frames_strategy, max_size=5), logs=st.lists(TEXT, max_size=5), cuts=st.lists(st.integers(0, 10_000), max_size=20))
+def test_property_logs_ended_by_a_delimiter_leave_exactly_the_frames(frames, logs, cuts):
+    stream = b"".join(
+        log.encode() + b"\x00" + frame.encode() for log, frame in zip(logs + [""] * len(frames), frames, strict=False)
+    ) + b"".join(log.encode() + b"\x00" for log in logs[len(frames):])
+    assert feed_in_pieces(FrameDecoder(), stream, cuts) == frames
