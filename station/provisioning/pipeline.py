@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flashing.board import Board, ClaimBundle, ClaimObject
-from flashing.errors import BoardError, FrameError
+from flashing.errors import BoardError
 from records import DuplicateDeviceKey, Records, RecordsError, StepTiming, Unit, utc_now_iso
 from station.allowlist_item import ItemRuleError, check_serial
 from station.config import StationConfig
@@ -59,9 +59,10 @@ PIPELINE = (
 STEPS = tuple(step.name for step in PIPELINE)
 """The step names in order (what attempts record and the app shows as "step N of 9")."""
 
-TRANSIENT_CODES = frozenset({FrameError.code, "BOARD_BUSY"})
-"""Link errors a retried step can get past. Not BOARD_TIMEOUT: the driver has already sent
-the request as often as the protocol allows, so a board that did not answer is dead."""
+TRANSIENT_CODES = frozenset({"BOARD_BUSY"})
+"""Errors a retried step can get past: a board still busy after the driver's own waits.
+Not BOARD_TIMEOUT nor BOARD_FRAME_CORRUPT: the driver has already sent the request as often
+as the protocol allows (docs/protocol.md, "Step retries"); the board is dead or its link is."""
 
 
 @dataclass(frozen=True)
