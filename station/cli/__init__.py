@@ -7,6 +7,7 @@ from station.cli import (  # noqa: F401 - each module adds its commands to `main
     audit,
     batch,
     cloud,
+    conformance,
     demo,
     doctor,
     key,
