@@ -589,26 +589,10 @@ class GreengrassBoard(Board):
         """Write ``content`` to ``path`` through a temporary file in chunks that fit the console's
         line limit, then rename it into place and compare its SHA-256 on the board with ours."""
         tmp = f"{path}.tmp-{_nonce()}"
-        owner = f" && chown {self.settings.file_owner} {_q(tmp)}" if self.settings.file_owner else ""
-        start = f"umask 077 && mkdir -p {_q(posixpath.dirname(path))} && rm -f {_q(path)}.tmp-* && : > {_q(tmp)}"
-        finish = f"chmod {mode} {_q(tmp)}{owner} && mv -f {_q(tmp)} {_q(path)} && {self._tools.sha256} {_q(path)}"
-
-        def data_line(data: str) -> str:
-            return f"printf %s {data or chr(39) * 2} | {self._tools.b64decode} >> {_q(tmp)}"
-
-        def fits(command: str) -> bool:
-            return len(frame(command, "0" * 12)) + 1 <= self.settings.max_line
-
-        per_line = (self.settings.max_line - len(frame(data_line(""), "0" * 12)) - 1) // 4 * 3
-        if per_line < 48 or not fits(start) or not fits(finish):
-            raise CommandTooLongForConsole(
-                f"writing {path}: a {self.settings.max_line}-character line leaves no room for data"
-            )
-        pieces = [start] + [
-            data_line(base64.b64encode(content[i : i + per_line]).decode("ascii"))
-            for i in range(0, len(content), per_line)
-        ] + [finish]
-        lines = self._merge(pieces)
+        lines = write_commands(
+            path, tmp, content, mode=mode, owner=self.settings.file_owner, max_line=self.settings.max_line,
+            b64decode=self._tools.b64decode, sha256=self._tools.sha256,
+        )
         for index, line in enumerate(lines):
             last = index == len(lines) - 1
             label = f"write {what} ({index + 1}/{len(lines)})"
@@ -626,15 +610,7 @@ class GreengrassBoard(Board):
         log.debug("%s: wrote %s (%d bytes, mode %s)", self.session.port.port, path, len(content), mode)
 
     def _merge(self, pieces: list[str]) -> list[str]:
-        """Join consecutive commands with ``&&`` into as few lines as fit ``max_line``."""
-        lines: list[str] = []
-        for piece in pieces:
-            joined = f"{lines[-1]} && {piece}" if lines else piece
-            if lines and len(frame(joined, "0" * 12)) + 1 <= self.settings.max_line:
-                lines[-1] = joined
-            else:
-                lines.append(piece)
-        return lines
+        return merge_commands(pieces, self.settings.max_line)
 
     def _digests(self, paths: list[str]) -> dict[str, str]:
         listing = " ".join(_q(p) for p in paths)
@@ -691,6 +667,57 @@ class GreengrassBoard(Board):
                 return OpensslMissing(message)
             return ToolMissing(message)
         return default(message)
+
+
+# -- command lines ----------------------------------------------------------------------------
+
+
+def line_length(command: str) -> int:
+    """Characters the console receives for ``command``: framed, plus the line end."""
+    return len(frame(command, "0" * 12)) + 1
+
+
+def merge_commands(pieces: list[str], max_line: int) -> list[str]:
+    """Join consecutive commands with ``&&`` into as few lines as fit ``max_line``."""
+    lines: list[str] = []
+    for piece in pieces:
+        joined = f"{lines[-1]} && {piece}" if lines else piece
+        if lines and line_length(joined) <= max_line:
+            lines[-1] = joined
+        else:
+            lines.append(piece)
+    return lines
+
+
+def write_commands(
+    path: str,
+    tmp: str,
+    content: bytes,
+    *,
+    mode: str,
+    owner: str,
+    max_line: int,
+    b64decode: str = "base64 -d",
+    sha256: str = "sha256sum",
+) -> list[str]:
+    """The shell lines that write ``content`` to ``path`` on the board: created as ``tmp`` with
+    umask 077, filled with base64 chunks, given ``mode`` (and ``owner``), renamed into place
+    and hashed. Every line fits ``max_line`` once framed."""
+    chown = f" && chown {owner} {_q(tmp)}" if owner else ""
+    start = f"umask 077 && mkdir -p {_q(posixpath.dirname(path))} && rm -f {_q(path)}.tmp-* && : > {_q(tmp)}"
+    finish = f"chmod {mode} {_q(tmp)}{chown} && mv -f {_q(tmp)} {_q(path)} && {sha256} {_q(path)}"
+
+    def data_line(data: str) -> str:
+        return f"printf %s {data or chr(39) * 2} | {b64decode} >> {_q(tmp)}"
+
+    per_line = (max_line - line_length(data_line(""))) // 4 * 3
+    if per_line < 48 or line_length(start) > max_line or line_length(finish) > max_line:
+        raise CommandTooLongForConsole(f"writing {path}: a {max_line}-character line leaves no room for data")
+    chunks = [
+        data_line(base64.b64encode(content[i : i + per_line]).decode("ascii"))
+        for i in range(0, len(content), per_line)
+    ]
+    return merge_commands([start, *chunks, finish], max_line)
 
 
 # -- helpers ---------------------------------------------------------------------------------
