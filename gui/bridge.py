@@ -12,7 +12,13 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from station.provisioning.events import AttemptFinished, AttemptStarted, EventBus, StepFinished
+from station.provisioning.events import (
+    AttemptFinished,
+    AttemptStarted,
+    DeviceOutsideSlots,
+    EventBus,
+    StepFinished,
+)
 from station.provisioning.runner import PortAppeared, PortDisappeared, RunnerStopped, SlotChanged
 
 
@@ -24,6 +30,7 @@ class EventBridge(QObject):
     port_appeared = Signal(str)
     port_disappeared = Signal(str)
     runner_stopped = Signal(int)
+    device_outside_slots = Signal(object)  # DeviceOutsideSlots
 
     def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -49,6 +56,8 @@ class EventBridge(QObject):
             self.port_disappeared.emit(event.port)
         elif isinstance(event, RunnerStopped):
             self.runner_stopped.emit(event.aborted)
+        elif isinstance(event, DeviceOutsideSlots):
+            self.device_outside_slots.emit(event)
 
     def detach(self) -> None:
         if self._unsubscribe is not None:

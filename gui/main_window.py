@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -23,7 +22,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
-    QScrollArea,
     QStackedWidget,
     QTableView,
     QTabWidget,
@@ -34,7 +32,7 @@ from PySide6.QtWidgets import (
 from records import Batch
 from station.context import Station
 from station.provisioning.batches import open_batch
-from station.provisioning.events import AttemptFinished
+from station.provisioning.events import AttemptFinished, DeviceOutsideSlots
 from station.provisioning.pipeline import ReprovisionOverride
 from station.provisioning.runner import Slot, SlotState
 
@@ -50,65 +48,29 @@ from .sign_in import ROLE_WORDS, SignInPage
 from .slot_tile import SlotTile
 from .stats import BatchSummary, summarize
 from .supervisor import SupervisorDialog
-from .sync_adapter import SyncService
+from .sync_adapter import SyncOutcome, SyncService
 from .sync_panel import SyncController, SyncPanel
+from .tile_grid import TileGrid
 from .units_model import UnitsModel
 from .worker import run_in_thread
 
 log = logging.getLogger(__name__)
 
-TILE_WIDTH = 360
 RENDER_MS = 25
+SUMMARY_REFRESH_MS = 500
+FIT_SCREEN = (1366, 768)
+"""The smallest screen the whole window (status bar and Retry buttons included) fits on."""
 
 
-class TileGrid(QWidget):
-    """Tiles in a fixed order (the order ports first appeared), reflowed to the width."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.grid = QGridLayout(self)
-        self.grid.setSpacing(14)
-        self.grid.setContentsMargins(4, 4, 4, 4)
-        self.tiles: list[SlotTile] = []
-        self.empty_label = QLabel("Plug in a board: it starts by itself.")
-        self.empty_label.setFont(theme.font(22, bold=True))
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setProperty("role", "muted")
-        self.grid.addWidget(self.empty_label, 0, 0)
-        self._columns = 0
-
-    def add(self, tile: SlotTile) -> None:
-        self.tiles.append(tile)
-        self.reflow(force=True)
-
-    def remove(self, tile: SlotTile) -> None:
-        if tile in self.tiles:
-            self.tiles.remove(tile)
-            self.grid.removeWidget(tile)
-            tile.deleteLater()
-            self.reflow(force=True)
-
-    def columns_for(self, width: int) -> int:
-        return max(1, min(4, width // TILE_WIDTH))
-
-    def reflow(self, force: bool = False) -> None:
-        columns = self.columns_for(self.width())
-        if columns == self._columns and not force:
-            return
-        self._columns = columns
-        for tile in self.tiles:
-            self.grid.removeWidget(tile)
-        self.empty_label.setVisible(not self.tiles)
-        for number, tile in enumerate(self.tiles):
-            self.grid.addWidget(tile, number // columns, number % columns)
-            if self.isVisible():
-                tile.show()  # a layout shows a new child only later (queued); tests and scans need it now
-        for column in range(4):
-            self.grid.setColumnStretch(column, 1 if column < columns else 0)
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self.reflow()
+def ports_problem(config) -> str:
+    """What to say when station.ini names no port at all (``ports =`` empty, no ``[slots]``)."""
+    if getattr(config, "slots", ()) or config.auto_ports or config.ports:
+        return ""
+    return (
+        "No ports are configured: this station watches no USB port, so no board will start.\n"
+        f"Set [ports] ports = auto (or name each slot under [slots], e.g. A1 = 1-1.2:1.0) in "
+        f"{config.path}, then start the app again."
+    )
 
 
 class MainWindow(QMainWindow):
@@ -121,6 +83,7 @@ class MainWindow(QMainWindow):
         demo: DemoLine | None = None,
         fixed_ports: tuple[str, ...] = (),
         demo_note: str = "",
+        ports_note: str = "",
     ) -> None:
         super().__init__()
         self.station = station
@@ -133,14 +96,19 @@ class MainWindow(QMainWindow):
         self.supervisor_dialog: SupervisorDialog | None = None
         self.batch_dialog: OpenBatchDialog | None = None
         self.error_box: QMessageBox | None = None
+        self.sign_out_box: QMessageBox | None = None
+        self.quit_box: QMessageBox | None = None
+        self.strays: dict[str, str] = {}
+        self._badges: set[str] = set()
         self._closing = False
         config = station.config
         self.setWindowTitle(f"Provisioning station {config.station_id}" + ("  —  DEMO" if demo else ""))
-        self.resize(1500, 940)
+        self._fit_to_screen()
 
         self.bridge = EventBridge(line.bus, self)
         self.bridge.connect_queued("slot_changed", self._slot_changed)
         self.bridge.connect_queued("attempt_finished", self._attempt_finished)
+        self.bridge.connect_queued("device_outside_slots", self._device_outside_slots)
 
         self.stack = QStackedWidget()
         self.sign_in = SignInPage(self.records, demo_note=demo_note)
@@ -158,8 +126,13 @@ class MainWindow(QMainWindow):
         self.sync = SyncController(
             sync_service or SyncService(station), self.sync_panel, interval_seconds=config.sync_interval_seconds, parent=self
         )
+        self.sync.finished.connect(self._sync_finished)
+        self.sync.status_changed.connect(self._sync_status)
+        self._build_shortcuts()
         if demo is not None:
             self._build_demo_menu()
+        if ports_note:
+            self.grid.set_empty_text(ports_note, problem=True)
 
         self._pending_slots: dict[str, Slot] = {}
         self._render_timer = QTimer(self)
@@ -180,6 +153,11 @@ class MainWindow(QMainWindow):
         self._qa_refresh.setSingleShot(True)
         self._qa_refresh.setInterval(1000)
         self._qa_refresh.timeout.connect(self.qa_tab.refresh)
+        self._summary_refresh = QTimer(self)
+        self._summary_refresh.setSingleShot(True)
+        self._summary_refresh.setInterval(SUMMARY_REFRESH_MS)
+        self._summary_refresh.timeout.connect(self.refresh_summary)
+        self._summary_reading = False
         self.tabs.currentChanged.connect(self._tab_changed)
 
         for port in fixed_ports:
@@ -203,13 +181,26 @@ class MainWindow(QMainWindow):
             badge.setStyleSheet(f"background: {theme.WARN_BG}; border: 2px solid #8A6D00; font-weight: 800;")
             header.addWidget(badge)
         header.addStretch(1)
+        self.scan_edit = QLineEdit()
+        self.scan_edit.setObjectName("scan")
+        self.scan_edit.setPlaceholderText("scanner")
+        self.scan_edit.setToolTip("Barcode scans land here (labels, badges).")
+        self.scan_edit.setMaximumWidth(220)
+        self.scan_edit.returnPressed.connect(lambda: self.scanned(self.scan_edit))
+        header.addWidget(self.scan_edit)
+        self.scan_message = QLabel("")
+        self.scan_message.setObjectName("scanMessage")
+        self.scan_message.setProperty("role", "error")
+        self.scan_message.setFont(theme.font(13, bold=True))
+        header.addWidget(self.scan_message)
         self.user_label = QLabel("")
         self.user_label.setObjectName("signedInUser")
         self.user_label.setFont(theme.font(15, bold=True))
         header.addWidget(self.user_label)
         self.sign_out_button = QPushButton("Sign out")
         self.sign_out_button.setObjectName("signOut")
-        self.sign_out_button.clicked.connect(self.sign_out)
+        self.sign_out_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # a scanner's Space must not sign out
+        self.sign_out_button.clicked.connect(self.ask_sign_out)
         header.addWidget(self.sign_out_button)
         layout.addLayout(header)
 
@@ -228,7 +219,7 @@ class MainWindow(QMainWindow):
         self.label_edit.setObjectName("labelScan")
         self.label_edit.setFont(theme.font(20, bold=True, mono=True))
         self.label_edit.setPlaceholderText("label")
-        self.label_edit.returnPressed.connect(self.label_scanned)
+        self.label_edit.returnPressed.connect(lambda: self.scanned(self.label_edit))
         self.labels_waiting = QLabel("")
         self.labels_waiting.setObjectName("labelsWaiting")
         self.labels_waiting.setFont(theme.font(14, bold=True))
@@ -236,16 +227,30 @@ class MainWindow(QMainWindow):
         label_layout.addWidget(self.label_edit, 1)
         label_layout.addWidget(self.labels_waiting)
         self.label_bar.setVisible(self.station.config.require_label)
+        self.scan_edit.setVisible(not self.station.config.require_label)
         layout.addWidget(self.label_bar)
+
+        self.stray_bar = QLabel("")
+        self.stray_bar.setObjectName("strayBar")
+        self.stray_bar.setWordWrap(True)
+        self.stray_bar.setFont(theme.font(14, bold=True))
+        self.stray_bar.setStyleSheet(f"background: {theme.WARN_BG}; border: 2px solid #8A6D00; padding: 6px;")
+        self.stray_bar.setVisible(False)
+        layout.addWidget(self.stray_bar)
+
+        self.sync_error_bar = QLabel("")
+        self.sync_error_bar.setObjectName("syncErrorBar")
+        self.sync_error_bar.setWordWrap(True)
+        self.sync_error_bar.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.sync_error_bar.setFont(theme.font(12, bold=True))
+        self.sync_error_bar.setStyleSheet(f"background: #FBE3D6; border: 2px solid {theme.FAIL_BG}; padding: 6px;")
+        self.sync_error_bar.setVisible(False)
+        layout.addWidget(self.sync_error_bar)
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("tabs")
         self.grid = TileGrid()
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(self.grid)
-        self.tabs.addTab(scroll, "Line")
+        self.tabs.addTab(self.grid, "Line")
 
         units_page = QWidget()
         units_layout = QVBoxLayout(units_page)
@@ -282,6 +287,27 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.tabs, 1)
         return work
 
+    def _fit_to_screen(self) -> None:
+        """As large as the screen allows, up to 1500 x 940; never larger than the screen."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        available = screen.availableGeometry() if screen is not None else None
+        width = min(1500, available.width()) if available is not None else 1500
+        height = min(940, available.height()) if available is not None else 940
+        self.resize(width, height)
+
+    def _build_shortcuts(self) -> None:
+        """Keys for the line's actions (they work wherever the focus is in this window)."""
+        for text, keys, handler in (
+            ("Retry every failed board still plugged in", ("F5", "Ctrl+R"), self.retry_failed),
+            ("Supervisor: provision a refused board again", ("F8",), self.supervisor_shortcut),
+            ("Sign out", ("Ctrl+Shift+Q",), self.ask_sign_out),
+        ):
+            action = QAction(text, self)
+            action.setShortcuts([QKeySequence(k) for k in keys])
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(handler)
+            self.addAction(action)
+
     def _build_demo_menu(self) -> None:
         menu = self.menuBar().addMenu("&Demo")
         for text, shortcut, handler in (
@@ -303,6 +329,10 @@ class MainWindow(QMainWindow):
 
     def signed_in(self, name: str, role: str) -> None:
         log.info("%s signed in as %s", name, role)
+        self.scan_message.setText("")
+        self._badges = {name}
+        records = self.records
+        run_in_thread(lambda: {u.name for u in records.users()}, self._badges.update, owner=self)
         self.role = role
         self.line.set_operator(name)
         self.user_label.setText(f"{name}  ·  {ROLE_WORDS.get(role, role)}")
@@ -316,6 +346,35 @@ class MainWindow(QMainWindow):
             self.qa_tab.reload_batches(select=self.line.batch)
         self.focus_next_scan()
 
+    def ask_sign_out(self) -> None:
+        """Sign-out asks first (No is the default): one stray key press must not sign out."""
+        if self.stack.currentWidget() is not self.work or self.sign_out_box is not None:
+            return
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Sign out")
+        running = self.line.running()
+        box.setText(f"Sign out {self.line.operator}?")
+        box.setInformativeText(
+            (f"{running} board(s) still running finish under your name. " if running else "")
+            + "Boards plugged in after you sign out wait until someone signs in."
+        )
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.button(QMessageBox.StandardButton.Yes).setText("Sign out")
+        self.sign_out_box = box
+
+        def done(_result: int) -> None:
+            self.sign_out_box = None
+            if box.clickedButton() is box.button(QMessageBox.StandardButton.Yes):
+                self.sign_out()
+            else:
+                self.focus_next_scan()
+            box.deleteLater()
+
+        box.finished.connect(done)
+        box.open()
+
     def sign_out(self) -> None:
         log.info("%s signed out", self.line.operator)
         self.line.set_operator(None)
@@ -324,11 +383,32 @@ class MainWindow(QMainWindow):
         self.show_sign_in()
 
     def focus_next_scan(self) -> None:
-        """Put the keyboard focus where the next scan belongs."""
+        """Put the keyboard focus where the next scan belongs (never on a button)."""
         if self.stack.currentWidget() is self.sign_in:
             self.sign_in.focus_field()
-        elif self.label_bar.isVisible() and self.tabs.currentIndex() == 0:
-            self.label_edit.setFocus(Qt.FocusReason.OtherFocusReason)
+        elif self.tabs.currentIndex() == 0:
+            target = self.label_edit if self.station.config.require_label else self.scan_edit
+            target.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def scanned(self, edit: QLineEdit) -> None:
+        """A scan on the line page: a badge (sign out first), else a label when labels are on."""
+        text = edit.text().strip()
+        edit.clear()
+        if not text:
+            return
+        if text in self._badges or text == self.line.operator:
+            self.scan_message.setText(
+                f"That is a badge: sign out first ({self.line.operator} is signed in) — Sign out, top right"
+            )
+            self.focus_next_scan()
+            return
+        self.scan_message.setText("")
+        if self.station.config.require_label:
+            self.line.queue_label(text)
+            self._show_labels_waiting()
+        else:
+            self.scan_message.setText("Labels are not used on this station: just plug the board in")
+        self.focus_next_scan()
 
     # -- the batch --------------------------------------------------------------------
 
@@ -482,13 +562,7 @@ class MainWindow(QMainWindow):
     # -- labels -------------------------------------------------------------------------
 
     def label_scanned(self) -> None:
-        label = self.label_edit.text().strip()
-        self.label_edit.clear()
-        if not label:
-            return
-        self.line.queue_label(label)
-        self._show_labels_waiting()
-        self.focus_next_scan()
+        self.scanned(self.label_edit)
 
     def _show_labels_waiting(self) -> None:
         waiting = self.line.queued_labels()
@@ -527,18 +601,77 @@ class MainWindow(QMainWindow):
         self._show_line_status()
         if self.label_bar.isVisible():
             self._show_labels_waiting()
+        self.sign_in.show_waiting(sum(1 for t in self.tiles.values() if t.slot.present and t.slot.state == SlotState.WAITING))
 
     def _attempt_finished(self, event: AttemptFinished) -> None:
         if self._closing:
             return
-        if self.summary is not None and self.summary.batch == self.line.batch:
-            self.summary.add(event.serial, event.passed, event.code)
-            self.batch_panel.set_summary(self.summary)
+        if self.line.batch and not self._summary_refresh.isActive():
+            self._summary_refresh.start()
         if event.passed and not self._units_refresh.isActive():
             self._units_refresh.start()
         if self.tabs.currentWidget() is self.qa_tab and not self._qa_refresh.isActive():
             self._qa_refresh.start()
         self.sync.refresh_soon()
+
+    def refresh_summary(self) -> None:
+        """Read the batch bar's counters again (one aggregate, on a worker thread)."""
+        batch_id = self.line.batch
+        if not batch_id or self._closing:
+            return
+        if self._summary_reading:
+            self._summary_refresh.start()
+            return
+        self._summary_reading = True
+        records = self.records
+
+        def shown(summary: BatchSummary) -> None:
+            self._summary_reading = False
+            self._show_summary(summary)
+
+        def failed(exc: BaseException) -> None:
+            self._summary_reading = False
+            log.warning("batch figures not read: %s", exc)
+
+        run_in_thread(lambda: summarize(records, batch_id), shown, failed, owner=self)
+
+    def _device_outside_slots(self, event: DeviceOutsideSlots) -> None:
+        if event.present:
+            self.strays[event.device] = event.location
+        else:
+            self.strays.pop(event.device, None)
+        names = ", ".join(tile.port for tile in self.tiles.values()) or "none yet"
+        lines = [
+            f"A board on USB {location} ({device}) is in no named slot: it is NOT provisioned. "
+            for device, location in sorted(self.strays.items())
+        ]
+        self.stray_bar.setText(
+            "".join(lines) + f"Move it into a slot ({names}), or name its place under [slots] in station.ini."
+        )
+        self.stray_bar.setVisible(bool(self.strays))
+
+    def _sync_finished(self, _outcome: SyncOutcome) -> None:
+        """After a sync the tables show the new sync state (pending becomes synced)."""
+        if self._closing:
+            return
+        self.units_model.refresh()
+        if self.tabs.isTabVisible(self.qa_index):
+            self.qa_tab.refresh()
+
+    def _sync_status(self, status) -> None:
+        """The last sync's error in full, with what to do (the status bar has no room)."""
+        last = status.last_run if status.configured else None
+        error = (last or {}).get("error") or ((last or {}).get("failed") and f"{last['failed']} unit(s) were not accepted")
+        if not error:
+            self.sync_error_bar.setVisible(False)
+            return
+        outcome = self.sync.last_outcome
+        hint = outcome.hint if outcome is not None and outcome.error == error and outcome.hint else (
+            "Check [cloud] in station.ini and the network; `station sync` on this PC shows the details. "
+            "Boards keep being provisioned meanwhile: they are sent at the next successful sync."
+        )
+        self.sync_error_bar.setText(f"Cloud sync failed: {error}\nWhat to do: {hint}")
+        self.sync_error_bar.setVisible(True)
 
     def _tab_changed(self, _index: int) -> None:
         if self.tabs.currentWidget() is self.qa_tab:
@@ -566,6 +699,23 @@ class MainWindow(QMainWindow):
         if not self.line.retry(port):
             log.info("retry on %s refused (not armed, not present or running)", port)
         self.focus_next_scan()
+
+    def retry_failed(self) -> None:
+        """F5: Retry on every FAIL tile whose board is still plugged in."""
+        if self.stack.currentWidget() is not self.work:
+            return
+        for tile in list(self.tiles.values()):
+            if tile.slot.state == SlotState.FAIL and tile.slot.present:
+                self.line.retry(tile.port)
+        self.focus_next_scan()
+
+    def supervisor_shortcut(self) -> None:
+        """F8: the supervisor action of the first tile that offers one."""
+        if self.stack.currentWidget() is not self.work:
+            return
+        tile = next((t for t in self.tiles.values() if t.override_button.isVisible()), None)
+        if tile is not None:
+            self.ask_override(tile.port)
 
     # -- demo controls ------------------------------------------------------------------
 
@@ -630,12 +780,18 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closing and self.line.running():
-            answer = QMessageBox.question(
-                self,
+            box = QMessageBox(
+                QMessageBox.Icon.Warning,
                 "Boards are still running",
                 "Boards are still being provisioned. Quit anyway? Running boards get up to 10 s to "
                 "finish; the others are recorded as aborted and can be plugged in again.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                self,
             )
+            box.setDefaultButton(QMessageBox.StandardButton.No)  # Enter or Space keeps the line running
+            self.quit_box = box
+            answer = box.exec()
+            self.quit_box = None
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
@@ -647,7 +803,7 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         self._closing = True
-        for timer in (self.clock, self._render_timer, self._units_refresh, self._qa_refresh, self._search_timer, self.qa_tab._search_timer):
+        for timer in (self.clock, self._render_timer, self._units_refresh, self._qa_refresh, self._summary_refresh, self._search_timer, self.qa_tab._search_timer):
             timer.stop()
         scene = getattr(self, "_scene", None)
         if scene is not None:

@@ -103,6 +103,14 @@ class SignInPage(QWidget):
         self.message.setWordWrap(True)
         layout.addWidget(self.message)
 
+        self.waiting = QLabel("")
+        self.waiting.setObjectName("signInWaiting")
+        self.waiting.setFont(theme.font(16, bold=True))
+        self.waiting.setWordWrap(True)
+        self.waiting.setStyleSheet(f"background: {theme.WARN_BG}; border-radius: 6px; padding: 6px;")
+        self.waiting.setVisible(False)
+        layout.addWidget(self.waiting)
+
         if demo_note:
             note = QLabel(demo_note)
             note.setWordWrap(True)
@@ -116,6 +124,13 @@ class SignInPage(QWidget):
         row.addStretch(1)
         outer.addLayout(row)
         outer.addStretch(2)
+
+    def show_waiting(self, boards: int) -> None:
+        """Boards plugged in while nobody is signed in: they start at sign-in."""
+        if boards:
+            word = "board is" if boards == 1 else "boards are"
+            self.waiting.setText(f"{boards} {word} plugged in and waiting: sign in to start.")
+        self.waiting.setVisible(bool(boards))
 
     # -- flow -------------------------------------------------------------------------
 

@@ -1,7 +1,14 @@
-"""One tile per slot (port): waiting, running step k of n, PASS or FAIL.
+"""One tile per slot: waiting, running step k of n, PASS or FAIL.
 
 PASS and FAIL are told apart three ways, so they read from 3 m and without colour
 vision: the whole tile's colour, a large word and an icon (check mark / cross).
+
+A tile is headed by its slot's name in large letters (``A1`` with ``[slots]``, else the
+short device name). When many slots share the screen the tiles get **compact**: smaller
+icon and text, the same words; the tile chooses by its own size, so every slot is on
+screen at once. The look of a state is one :data:`LOOKS` entry and one branch of
+:meth:`SlotTile._render`, so a new state (an amber "PASS — label not printed") is one
+more of each.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from station.provisioning.ports import is_device_path
 from station.provisioning.runner import Slot, SlotState
 
 from . import icons, theme
@@ -73,6 +81,15 @@ def _word_width(text: str, size: int) -> int:
     return QFontMetrics(_word_font(size)).horizontalAdvance(text)
 
 
+def format_elapsed(seconds: float) -> str:
+    """``0.04 s`` for a fast FAIL (not ``0.0 s``), ``12.3 s``, ``2:05`` past a minute."""
+    if seconds < 1:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
 def short_port(port: str) -> str:
     """``/dev/ttyACM0`` → ``ttyACM0``; ``socket://127.0.0.1:7001`` → ``127.0.0.1:7001``."""
     if "://" in port:
@@ -87,16 +104,21 @@ class SlotTile(QFrame):
     demo_plug_requested = Signal(str)
 
     ICON_SIZE = 84
+    COMPACT_ICON_SIZE = 40
+    MINIMUM_SIZE = (150, 150)
+    COMPACT_BELOW = (320, 290)
+    """Width, height under which the tile is compact."""
 
     def __init__(self, port: str, *, demo: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.port = port
         self.slot = Slot(port)
         self.armed = False
+        self.compact: bool | None = None
         self._look: str | None = None
         self._fitted: tuple[str, int] | None = None
         self.setObjectName("tile")
-        self.setMinimumSize(330, 300)
+        self.setMinimumSize(*self.MINIMUM_SIZE)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAccessibleName(f"slot {port}")
 
@@ -105,13 +127,15 @@ class SlotTile(QFrame):
         layout.setSpacing(6)
 
         top = QHBoxLayout()
-        self.port_label = QLabel(short_port(port))
-        self.port_label.setFont(theme.font(12, bold=True))
+        self.port_label = QLabel(port if not is_device_path(port) else short_port(port))
+        self.port_label.setObjectName("slotName")
         self.port_label.setToolTip(port)
+        self.device_label = QLabel("")
+        self.device_label.setObjectName("slotDevice")
         self.elapsed_label = QLabel("")
-        self.elapsed_label.setFont(theme.font(14, bold=True, mono=True))
         self.elapsed_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        top.addWidget(self.port_label, 1)
+        top.addWidget(self.port_label)
+        top.addWidget(self.device_label, 1)
         top.addWidget(self.elapsed_label)
         layout.addLayout(top)
 
@@ -120,19 +144,17 @@ class SlotTile(QFrame):
         self.icon_label = QLabel()
         self.icon_label.setFixedSize(self.ICON_SIZE, self.ICON_SIZE)
         self.word_label = QLabel()
-        self.word_label.setFont(theme.font(40, bold=True))
         self.word_label.setObjectName("word")
         middle.addWidget(self.icon_label)
         middle.addWidget(self.word_label, 1)
         layout.addLayout(middle)
 
         self.serial_label = QLabel("")
-        self.serial_label.setFont(theme.font(20, bold=True, mono=True))
         self.serial_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.serial_label)
 
         self.step_label = QLabel("")
-        self.step_label.setFont(theme.font(14, bold=True))
+        self.step_label.setObjectName("step")
         self.step_label.setWordWrap(True)
         layout.addWidget(self.step_label)
 
@@ -142,23 +164,22 @@ class SlotTile(QFrame):
         layout.addWidget(self.progress)
 
         self.hint_label = QLabel("")
-        self.hint_label.setFont(theme.font(15, bold=True))
         self.hint_label.setWordWrap(True)
         self.hint_label.setObjectName("hint")
         layout.addWidget(self.hint_label, 1)
 
         self.code_label = QLabel("")
-        self.code_label.setFont(theme.font(11, mono=True))
         self.code_label.setWordWrap(True)
         layout.addWidget(self.code_label)
 
         buttons = QHBoxLayout()
         self.retry_button = QPushButton("↻  Retry")
-        self.retry_button.setFont(theme.font(16, bold=True))
+        self.retry_button.setObjectName("retry")
+        self.retry_button.setToolTip("Run this board again (F5 retries every failed board still plugged in)")
         self.retry_button.clicked.connect(lambda: self.retry_requested.emit(self.port))
         self.override_button = QPushButton("Supervisor…")
         self.override_button.setIcon(icons.icon("lock"))
-        self.override_button.setToolTip("A supervisor may provision this serial again (name and PIN).")
+        self.override_button.setToolTip("A supervisor may provision this serial again (name and PIN). Key: F8")
         self.override_button.clicked.connect(lambda: self.override_requested.emit(self.port))
         buttons.addWidget(self.retry_button)
         buttons.addWidget(self.override_button)
@@ -179,6 +200,7 @@ class SlotTile(QFrame):
                 demo_row.addWidget(button)
             layout.addLayout(demo_row)
         self._labels = self.findChildren(QLabel)
+        self._apply_size_class()
         self._render()
 
     # -- state ------------------------------------------------------------------------
@@ -202,12 +224,41 @@ class SlotTile(QFrame):
             self.armed = armed
             self._render()
 
-    WORD_SIZES = (40, 36, 32, 28, 24, 20)
+    WORD_SIZES = (40, 36, 32, 28, 24, 20, 18, 16)
+
+    def _apply_size_class(self) -> None:
+        """Fonts and spacing for a full tile or a compact one (set only when the class changes)."""
+        compact = self.width() < self.COMPACT_BELOW[0] or self.height() < self.COMPACT_BELOW[1]
+        if compact == self.compact:
+            return
+        self.compact = compact
+        self._fitted = None
+        icon = self.COMPACT_ICON_SIZE if compact else self.ICON_SIZE
+        self.icon_label.setFixedSize(icon, icon)
+        self._look = None  # the icon is drawn again at its new size
+        margins = (8, 6, 8, 6) if compact else (16, 12, 16, 12)
+        self.layout().setContentsMargins(*margins)
+        self.layout().setSpacing(2 if compact else 6)
+        self.port_label.setFont(theme.font(17 if compact else 22, bold=True))
+        self.device_label.setFont(theme.font(9 if compact else 11, mono=True))
+        self.elapsed_label.setFont(theme.font(11 if compact else 14, bold=True, mono=True))
+        self.serial_label.setFont(theme.font(11 if compact else 20, bold=True, mono=True))
+        self.step_label.setFont(theme.font(10 if compact else 14, bold=True))
+        self.hint_label.setFont(theme.font(11 if compact else 15, bold=True))
+        self.code_label.setFont(theme.font(8 if compact else 11, mono=True))
+        self.progress.setTextVisible(not compact)
+        self.progress.setStyleSheet("QProgressBar { min-height: 6px; max-height: 8px; }" if compact else "")
+        small = "QPushButton { padding: 2px 8px; min-height: 16px; }" if compact else ""
+        self.retry_button.setStyleSheet(small)
+        self.override_button.setStyleSheet(small)
+        self.retry_button.setFont(theme.font(11 if compact else 16, bold=True))
+        self.override_button.setText("Supervisor" if compact else "Supervisor…")
 
     def _fit_word(self) -> None:
         """The largest word size that fits the tile (RUNNING is long; PASS/FAIL stay huge)."""
         margins = self.layout().contentsMargins()
-        available = self.width() - margins.left() - margins.right() - self.ICON_SIZE - 24
+        icon = self.COMPACT_ICON_SIZE if self.compact else self.ICON_SIZE
+        available = self.width() - margins.left() - margins.right() - icon - 24
         key = (self.word_label.text(), available)
         if key == self._fitted:
             return
@@ -231,12 +282,16 @@ class SlotTile(QFrame):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
+        was = self.compact
+        self._apply_size_class()
+        if was != self.compact:
+            self._render()
         self._fit_word()
 
     def tick(self) -> None:
         """Refresh the elapsed time (called by the window's clock while running)."""
         if self.slot.state != SlotState.WAITING:
-            self.elapsed_label.setText(f"{self.slot.elapsed:5.1f} s")
+            self.elapsed_label.setText(format_elapsed(self.slot.elapsed))
 
     def _render(self) -> None:
         slot = self.slot
@@ -249,10 +304,13 @@ class SlotTile(QFrame):
                 label.setPalette(palette)
             self.update()
             self.icon_label.setPixmap(
-                icons.pixmap(ICON_NAME[look], self.ICON_SIZE, ICON_COLOR[look], self.devicePixelRatioF())
+                icons.pixmap(ICON_NAME[look], self.icon_label.width(), ICON_COLOR[look], self.devicePixelRatioF())
             )
             self.setProperty("look", look)
         self.progress.setMaximum(max(1, slot.total_steps))
+        device = slot.device if slot.device and slot.device != slot.port else ""
+        self.device_label.setText(short_port(device) if device else "")
+        self.device_label.setToolTip(device)
         self.serial_label.setText(slot.serial or "")
         self.code_label.setText("")
         self.hint_label.setText("")
@@ -270,11 +328,10 @@ class SlotTile(QFrame):
             self.serial_label.setText("")
         elif slot.state == SlotState.RUNNING:
             self.word_label.setText("RUNNING")
-            number = min(slot.step_index + 1, slot.total_steps)
             words = STEP_WORDS.get(slot.step or "", "Starting")
-            self.step_label.setText(f"Step {number} of {slot.total_steps}: {words}")
+            self.step_label.setText(f"Step {slot.step_number} of {slot.total_steps}: {words}")
             self.progress.setVisible(True)
-            self.progress.setValue(slot.step_index)
+            self.progress.setValue(slot.step_number)
             self.hint_label.setText("Do not unplug")
             self.tick()
         elif slot.state == SlotState.PASS:
@@ -285,18 +342,25 @@ class SlotTile(QFrame):
             self.tick()
         else:
             self.word_label.setText("FAIL")
-            self.step_label.setText(
-                f"Stopped at step {min(slot.step_index + 1, slot.total_steps)} of {slot.total_steps}"
-            )
             self.progress.setVisible(True)
-            self.progress.setValue(slot.step_index)
-            self.hint_label.setText(slot.hint or "Set the board aside and call a supervisor.")
+            self.progress.setValue(slot.unplugged_at or slot.step_number)
+            if slot.unplugged_at is not None:
+                self.step_label.setText(f"NOT PROVISIONED — unplugged at step {slot.unplugged_at} of {slot.total_steps}")
+                self.hint_label.setText(
+                    "Plug the board in again: it starts from the beginning." if not slot.present
+                    else slot.hint or "Set the board aside and call a supervisor."
+                )
+            else:
+                self.step_label.setText(f"Stopped at step {slot.step_number} of {slot.total_steps}")
+                self.hint_label.setText(slot.hint or "Set the board aside and call a supervisor.")
             self.code_label.setText(slot.code or "")
             self.code_label.setToolTip(slot.detail or "")
             self.retry_button.setVisible(slot.present)
             self.retry_button.setEnabled(self.armed)
             self.override_button.setVisible(slot.present and slot.code in OVERRIDABLE_CODES)
             self.tick()
+        self.code_label.setVisible(not self.compact or slot.state == SlotState.FAIL)
+        self.hint_label.setToolTip(self.hint_label.text())
         self._fit_word()
         if self.unplug_button is not None and self.plug_button is not None:
             self.unplug_button.setVisible(slot.present)

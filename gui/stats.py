@@ -2,11 +2,13 @@
 
 * done: boards of the batch in the allow-list (they PASSed), against the planned quantity;
 * PASS / FAIL: finished attempts of each kind (a retried board counts each time);
-* first-pass yield: boards that passed at their first attempt / boards tried.
-  An attempt that never read a serial counts as one board that failed.
+* first-pass yield: boards (serials) whose first finished attempt passed / boards tried.
+  A board retried counts once; an attempt that never read a serial names no board: it
+  counts in FAIL and by code, not in the yield (as in the batch report).
 
-:func:`summarize` reads the batch once; :meth:`BatchSummary.add` then keeps it
-current from the runner's AttemptFinished events without touching the database.
+:func:`summarize` asks the database for the counters in one SQL aggregate
+(``records.reports.ReportQueries.batch_counters``): right however many attempts the
+batch has, and cheap enough to run again after every board.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from records import Records
+from records.reports import ReportQueries
 
 
 @dataclass
@@ -38,14 +41,13 @@ class BatchSummary:
         return self.first_pass / self.boards_tried if self.boards_tried else None
 
     def add(self, serial: str | None, passed: bool, code: str | None) -> None:
-        """One more finished attempt in this batch."""
+        """One more finished attempt (for a summary built by hand; the app re-reads :func:`summarize`)."""
         if passed:
             self.passes += 1
         else:
             self.fails += 1
             self.failures_by_code[code or "UNKNOWN"] += 1
         if serial is None:
-            self.boards_tried += 1
             return
         if serial not in self._first_result:
             self._first_result[serial] = passed
@@ -58,22 +60,26 @@ class BatchSummary:
 
 
 def summarize(records: Records, batch_id: str) -> BatchSummary:
-    """Read one batch's figures (a worker-thread read: it walks the batch's attempts)."""
+    """Read one batch's figures (worker thread): one aggregate for the counters, one for the
+    failures by code, both from the same snapshot."""
     batch = records.get_batch(batch_id)
     summary = BatchSummary(batch_id)
     if batch is not None:
         summary.product = batch.product
         summary.planned = batch.planned_quantity
         summary.is_open = batch.is_open
-    for attempt in reversed(records.attempts(batch=batch_id)):  # oldest first
-        if attempt.result == "running":
-            continue
-        if attempt.result == "aborted":
-            summary.aborted += 1
-            continue
-        summary.add(attempt.serial, attempt.result == "pass", attempt.error_code)
-    # Units re-provisioned into another batch left this one: the allow-list is the truth.
-    summary.done = records.count_units(batch=batch_id)
+    with ReportQueries(records.path) as queries:
+        counters = queries.batch_counters(batch_id)
+        failures = queries.failures(batch_id)
+    summary.passes = counters["passes"]
+    summary.fails = counters["fails"]
+    summary.aborted = counters["aborted"]
+    summary.boards_tried = counters["boards_tried"]
+    summary.first_pass = counters["first_pass"]
+    summary.done = counters["done"]
+    summary.failures_by_code = Counter()
+    for row in failures:
+        summary.failures_by_code[row["error_code"] or "UNKNOWN"] += row["attempts"]
     return summary
 
 

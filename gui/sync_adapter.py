@@ -31,6 +31,8 @@ class SyncOutcome:
     failed: int = 0
     pending_left: int = 0
     error: str | None = None
+    hint: str | None = None
+    """What to do about ``error`` (the sync's own hint for its code)."""
 
     @property
     def ok(self) -> bool:
@@ -46,6 +48,7 @@ class SyncOutcome:
             failed=int(getattr(report, "failed", 0) or 0),
             pending_left=int(getattr(report, "pending_left", 0) or 0),
             error=None if error is None else str(error),
+            hint=getattr(report, "hint", None) or None,
         )
 
 
@@ -91,7 +94,9 @@ class SyncService:
             report = getattr(exc, "report", None)
             if report is not None and getattr(report, "error", None):
                 return SyncOutcome.from_report(report)
-            return SyncOutcome(error=f"{exc.code}: {exc.message}", pending_left=_pending(self.station.records))
+            return SyncOutcome(
+                error=f"{exc.code}: {exc.message}", hint=exc.hint or None, pending_left=_pending(self.station.records)
+            )
         except Exception as exc:
             log.exception("sync failed")
             return SyncOutcome(error=f"{type(exc).__name__}: {exc}", pending_left=_pending(self.station.records))

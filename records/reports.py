@@ -93,6 +93,33 @@ FROM per
 """
 )
 
+# The batch bar's counters in one walk over attempts_by_batch_report (the index carries
+# batch, serial, result and the rowid): attempts by result, and per serial whether its
+# first finished attempt passed. Boards are serials: a board retried counts once, and an
+# attempt that never read a serial is no board anyone can name (``without_serial``).
+_BATCH_COUNTERS_SQL = """
+WITH per AS (
+    SELECT
+        serial,
+        sum(result = 'pass') AS passes,
+        sum(result = 'fail') AS fails,
+        sum(result = 'aborted') AS aborted,
+        min(CASE WHEN result IN ('pass', 'fail') THEN id * 2 + (result = 'pass') END) AS first
+    FROM attempts
+    WHERE batch = :batch
+    GROUP BY serial
+)
+SELECT
+    coalesce(sum(passes), 0) AS passes,
+    coalesce(sum(fails), 0) AS fails,
+    coalesce(sum(aborted), 0) AS aborted,
+    coalesce(sum(serial IS NOT NULL AND first IS NOT NULL), 0) AS boards_tried,
+    coalesce(sum(serial IS NOT NULL AND first % 2 = 1), 0) AS first_pass,
+    coalesce(sum(CASE WHEN serial IS NULL THEN passes + fails ELSE 0 END), 0) AS without_serial,
+    (SELECT count(*) FROM units WHERE batch = :batch) AS done
+FROM per
+"""
+
 _ALLOW_LIST_TOTALS_SQL = """
 SELECT
     count(*) AS rows,
@@ -323,6 +350,14 @@ class ReportQueries:
         """``attempted``, ``passed``, ``failed``, ``in_progress``, ``retested``,
         ``first_pass``, ``attempts_with_serial``, ``max_attempts`` (see the module doc)."""
         return dict(self._conn.execute(_UNIT_TOTALS_SQL, {"batch": batch_id}).fetchone())
+
+    def batch_counters(self, batch_id: str) -> dict[str, int]:
+        """The line's batch bar in one aggregate: ``passes``, ``fails``, ``aborted``
+        (attempts), ``boards_tried`` (distinct serials with a finished attempt),
+        ``first_pass`` (of those, the ones whose first finished attempt passed),
+        ``without_serial`` (finished attempts that never read a serial) and ``done``
+        (allow-list rows of the batch)."""
+        return dict(self._conn.execute(_BATCH_COUNTERS_SQL, {"batch": batch_id}).fetchone())
 
     def allow_list_totals(self, batch_id: str) -> dict[str, int]:
         """``rows``, ``revoked``, ``pending_sync``, ``synced`` of the batch's allow-list."""

@@ -252,8 +252,11 @@ def test_sign_out_returns_to_the_sign_in_page_and_new_boards_wait(make_app, boar
     app = make_app()
     app.sign_in()
     app.click(app.window.sign_out_button)
+    box = app.window.sign_out_box
+    assert box is not None, "sign-out asks first"
+    app.click(box.button(box.StandardButton.Yes))
     assert app.window.stack.currentWidget() is app.window.sign_in
-    assert app.window.sign_in.id_edit.hasFocus()
+    app.qtbot.waitUntil(app.window.sign_in.id_edit.hasFocus, timeout=WAIT_MS)
     (sim,) = boards(1)
     app.ports.plug(sim.port)
     tile = app.tile(sim.port)
