@@ -429,7 +429,8 @@ class GreengrassBoard(Board):
             if missing:
                 raise ImageIncomplete(f"the gateway image lacks {', '.join(missing)}")
         os_name = facts.get("os") or "Linux"
-        firmware = f"{os_name}; kernel {facts.get('kernel', '?')}; {facts.get('openssl_version') or 'openssl'}"
+        openssl = " ".join(facts.get("openssl_version", "").split()[:2]) or "openssl"  # "OpenSSL 3.0.11"
+        firmware = f"{os_name}; kernel {facts.get('kernel', '?')}; {openssl}"
         self.identity = BoardIdentity(model=facts.get("model") or "Linux gateway", firmware=firmware, protocol=PROTOCOL)
         return self.identity
 
