@@ -69,8 +69,9 @@ def provision(port: str, bundle: ClaimBundle) -> dict:
         driver.close()
 
 
-def raw_exchange(port: str, data: bytes, *, wait: float = 1.0) -> list:
-    """Send raw bytes, return the frames that come back within ``wait`` seconds."""
+def raw_exchange(port: str, data: bytes, *, wait: float = 1.0, until_seq: int | None = None) -> list:
+    """Send raw bytes, return the frames that come back within ``wait`` seconds (or until an
+    answer or error with ``until_seq`` arrived)."""
     link = SerialPort(port)
     decoder = FrameDecoder()
     try:
@@ -79,6 +80,8 @@ def raw_exchange(port: str, data: bytes, *, wait: float = 1.0) -> list:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             frames += [f for f in decoder.feed(link.read(0.05)) if not isinstance(f, Exception)]
+            if any(f.seq == until_seq and f.type != FrameType.PROGRESS for f in frames):
+                break
         return frames
     finally:
         link.close()
@@ -214,7 +217,7 @@ def test_write_protected_agent_refuses_writes_after_commit(c_agent):
 @given(noise=st.binary(min_size=1, max_size=3000))
 def test_any_noise_leaves_the_agent_answering_the_next_request(c_agent_shared, noise):
     port = c_agent_shared.port
-    frames = raw_exchange(port, noise + request(Command.HELLO, b"\x01\x02", seq=0x42), wait=0.3)
+    frames = raw_exchange(port, noise + request(Command.HELLO, b"\x01\x02", seq=0x42), wait=3.0, until_seq=0x42)
     hello = [f for f in frames if f.seq == 0x42 and f.cmd == Command.HELLO]
     assert hello and hello[-1].type == FrameType.ANSWER
 
