@@ -1,6 +1,8 @@
 /*
  * Without libFuzzer: feed the fuzz target random inputs, mutated valid frames among them,
- * for a number of iterations (argv[1], default 200000) under the sanitizers.
+ * for a number of iterations (argv[1], default 200000; argv[2] a seed) under the sanitizers.
+ * Most frames are requests for the protocol's commands, with a HELLO first, so the
+ * agent's command handlers see well-framed but arbitrary payloads.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uint64_t state = 0x9E3779B97F4A7C15ull;
+static const uint8_t commands[] = {0x01, 0x02, 0x10, 0x11, 0x12, 0x13, 0x20, 0x21, 0x30};
 
 static uint32_t next(void)
 {
@@ -40,26 +43,66 @@ int main(int argc, char **argv)
                 input[k] = (uint8_t)(next() % 8 == 0 ? 0 : next());
             }
         } else { /* valid frames, some damaged, with noise between them */
+            static const uint8_t hello[] = {0x01, 0x02};
+            n += frame_encode(0x51, 0, 0x01, hello, 2, body, input);
             while (n < sizeof input - AGENT_MAX_ENCODED - 8) {
                 uint16_t len = (uint16_t)(next() % (kind == 3 ? AGENT_MAX_PAYLOAD + 1 : 64));
+                uint8_t cmd = next() % 4 ? commands[next() % sizeof commands] : (uint8_t)next();
                 for (size_t k = 0; k < len; k++) {
                     payload[k] = (uint8_t)(next() % 3 == 0 ? 0 : next());
                 }
-                n += frame_encode((uint8_t)(next() % 2 ? 0x51 : next()), (uint8_t)next(), (uint8_t)next(), payload,
-                                  len, body, input + n);
+                if (len >= 1 && next() % 2) {
+                    payload[0] = (uint8_t)(1 + next() % 3); /* a valid object id or key type */
+                }
+                if (next() % 4) { /* a well-formed payload for the command, to get past the layout checks */
+                    switch (cmd) {
+                    case 0x20:
+                        len = 1;
+                        break;
+                    case 0x12:
+                    case 0x13:
+                        len = 1;
+                        break;
+                    case 0x10:
+                        len = 37;
+                        payload[1] = payload[2] = payload[3] = 0;
+                        payload[4] = (uint8_t)(1 + next() % 40);
+                        break;
+                    case 0x11:
+                        len = (uint16_t)(6 + next() % 40);
+                        payload[1] = payload[2] = payload[3] = 0;
+                        payload[4] = (uint8_t)(next() % 3 ? 0 : next() % 50);
+                        break;
+                    case 0x21:
+                        len = (uint16_t)(1 + next() % 66);
+                        payload[0] = (uint8_t)(len - 1);
+                        for (size_t k = 1; k < len; k++) {
+                            payload[k] = (uint8_t)(0x20 + next() % 0x5F);
+                        }
+                        break;
+                    case 0x02:
+                    case 0x30:
+                        len = 0;
+                        break;
+                    default:
+                        break;
+                    }
+                }
+                n += frame_encode((uint8_t)(next() % 8 ? 0x51 : next()), (uint8_t)next(), cmd, payload, len, body,
+                                  input + n);
                 if (next() % 3 == 0 && n > 1) {
                     input[next() % n] ^= (uint8_t)(1u << (next() % 8));
                 }
                 if (next() % 4 == 0) {
                     input[n++] = (uint8_t)next();
                 }
-                if (next() % 3 == 0) {
+                if (next() % 12 == 0) {
                     break;
                 }
             }
         }
         LLVMFuzzerTestOneInput(input, n);
     }
-    printf("fuzz-frame: %ld random inputs, no fault\n", iterations);
+    printf("%s: %ld random inputs, no fault\n", argv[0], iterations);
     return 0;
 }

@@ -69,10 +69,17 @@ def firmware_builds(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def fuzz_binary(tmp_path_factory) -> Path:
+def fuzz_binaries(tmp_path_factory) -> dict[str, Path]:
+    """The fuzz targets (frame decoder; whole agent on an in-memory port) with the random-run
+    driver, under ASan+UBSan. libFuzzer builds are the Makefile's (``make fuzz``) when cc has it."""
     cc = compiler()
     workdir = tmp_path_factory.mktemp("fuzz")
-    return build(cc, workdir / "fuzz-frame", SANITIZERS, ["src/frame.c", "fuzz/fuzz_frame.c", "fuzz/random_run.c"])
+    require_mbedtls(cc, workdir)
+    core = ["src/agent.c", "src/frame.c", "src/crypto_mbedtls.c"]
+    return {
+        "frame": build(cc, workdir / "fuzz-frame", SANITIZERS, ["src/frame.c", "fuzz/fuzz_frame.c", "fuzz/random_run.c"]),
+        "agent": build(cc, workdir / "fuzz-agent", SANITIZERS, [*core, "fuzz/fuzz_agent.c", "fuzz/random_run.c"]),
+    }
 
 
 @dataclass

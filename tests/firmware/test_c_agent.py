@@ -230,15 +230,21 @@ def c_agent_shared(c_agent):
 # -- the frame decoder under a fuzzer ---------------------------------------------------------------
 
 
-def test_frame_decoder_survives_a_random_run_under_the_sanitizers(fuzz_binary):
-    done = subprocess.run([str(fuzz_binary), "20000", str(os.getpid())], capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize(("target", "inputs"), [("frame", 20000), ("agent", 2000)])
+def test_fuzz_target_survives_a_random_run_under_the_sanitizers(fuzz_binaries, target, inputs):
+    """frame: the decoder alone; agent: whole request streams into the agent, whose every
+    output byte must form valid frames."""
+    done = subprocess.run(
+        [str(fuzz_binaries[target]), str(inputs), str(os.getpid())], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert "no fault" in done.stdout
 
 
 @pytest.mark.slow
-def test_frame_decoder_survives_a_long_random_run_under_the_sanitizers(fuzz_binary):
-    done = subprocess.run([str(fuzz_binary), "2000000", "1"], capture_output=True, text=True, timeout=1800)
+@pytest.mark.parametrize(("target", "inputs"), [("frame", 2_000_000), ("agent", 200_000)])
+def test_fuzz_target_survives_a_long_random_run_under_the_sanitizers(fuzz_binaries, target, inputs):
+    done = subprocess.run([str(fuzz_binaries[target]), str(inputs), "1"], capture_output=True, text=True, timeout=3600)
     assert done.returncode == 0, done.stderr
 
 
