@@ -1,0 +1,75 @@
+"""Typed errors of the label room.
+
+Same shape as ``station.errors.StationError`` (a stable ``code``, a ``hint`` an operator
+can act on, ``str()`` is ``CODE: message``) so the station can report them like any other.
+"""
+
+from __future__ import annotations
+
+
+class LabelError(Exception):
+    """Base of every label or printer error."""
+
+    code: str = "LABEL_ERROR"
+    hint: str = "See the station log for details."
+
+    def __init__(self, message: str, *, code: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        if hint is not None:
+            self.hint = hint
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class LabelTemplateError(LabelError):
+    code = "LABEL_TEMPLATE_INVALID"
+    hint = "Fix the label template named in the message (see docs/labels.md) and start again."
+
+
+class LabelCodeUnavailable(LabelError):
+    code = "LABEL_CODE_UNAVAILABLE"
+    hint = "Install zxing-cpp to preview DataMatrix codes; the printer still renders them itself."
+
+
+class PrinterError(LabelError):
+    """A label could not be handed to the printer; the label stays queued."""
+
+    code = "PRINTER_ERROR"
+    hint = "Check the label printer."
+
+
+class PrinterOffline(PrinterError):
+    code = "PRINTER_OFFLINE"
+    hint = "Switch the label printer on and check its network or USB cable; queued labels print when it is back."
+
+
+class PrinterPaperOut(PrinterError):
+    code = "PRINTER_PAPER_OUT"
+    hint = "Load labels (and ribbon), close the print head; queued labels print when it is ready."
+
+
+class PrinterPaused(PrinterError):
+    code = "PRINTER_PAUSED"
+    hint = "Press the printer's PAUSE button to resume it; queued labels print when it is ready."
+
+
+class PrinterTimeout(PrinterError):
+    code = "PRINTER_TIMEOUT"
+    hint = "The printer did not answer in time; check that it is not busy or in an error state."
+
+
+class PrinterConfigError(PrinterError):
+    code = "PRINTER_CONFIG"
+    hint = "Fix the printer setting in station.ini [labels] (tcp://HOST:9100, cups:QUEUE, windows:NAME, usb:/dev/usb/lp0)."
+
+
+class LabelConfigError(LabelError):
+    code = "LABEL_CONFIG_INVALID"
+    hint = "Fix the [labels] section of station.ini (see the sample station.ini) and start again."
