@@ -1,35 +1,27 @@
 """Pre-provisioning hook for AWS IoT fleet provisioning by claim.
 
-AWS IoT calls this Lambda before ``RegisterThing`` goes ahead. It allows the request
-only when the board was made on a station:
+AWS IoT calls this Lambda before ``RegisterThing`` goes ahead. The hook reads as three
+steps: **parse** the event (:func:`parse_event`), **judge** the allow-list row against
+the request (:func:`judge`, the one place the rules live), **claim** the serial with one
+conditional ``UpdateItem``. A failed claim condition is judged again, by the same
+function, on the item DynamoDB returned with the failure.
 
-1. the serial (the ``SerialNumber`` parameter, or ``SERIAL_PARAMETER``) has an item in
-   the allow-list table (strongly consistent read);
-2. the item's ``status`` is ``allowed``;
-3. the SHA-256 of the DER SubjectPublicKeyInfo of the certificate being registered
-   (``certificatePem``) equals the item's ``device_key_sha256``, so a clone that carries
-   the stolen claim key and a valid serial but its own key pair is refused;
-4. the serial has not been provisioned before. The serial is claimed with one
-   conditional ``UpdateItem`` (``provisioned_at``, ``certificate_id``, ``thing_name``)
-   whose condition repeats 2 and 3 and requires ``attribute_not_exists(provisioned_at)``,
-   so of two racing requests exactly one wins. With ``ALLOW_REPROVISION=true`` a claimed
-   serial may be provisioned again, but only with the same device key (a new
-   certificate for the same key pair); the claim then records the new certificate.
+A request is allowed only when all of this holds (docs/cloud.md has the reason codes):
 
-On allow it returns ``parameterOverrides`` ``ThingName`` (``THING_NAME_PREFIX`` + serial)
-and ``Batch`` (the item's batch). Anything else (unknown serial, malformed event, bad
-certificate, DynamoDB error or timeout, missing configuration) is a deny; the handler
-never raises. Every invocation logs exactly one JSON line (decision, reason code,
-serial if well-formed, certificateId), never the certificate PEM or credentials.
+* the device proves it holds the key of the certificate being registered: parameter
+  ``DeviceSignature`` is its signature over ``device-pop/1\\n<serial>\\n<certificateId>``
+  (``REQUIRE_DEVICE_SIGNATURE``, on by default);
+* the serial's row exists, is ``allowed`` and carries a valid signature by a registered,
+  active station key whose station is the row's ``station_id`` (a ``revoked`` row always
+  denies, signed or not);
+* the SHA-256 of the certificate's SubjectPublicKeyInfo equals ``device_key_sha256``, and
+  the claim certificate the board connected with is the row's ``claim_cert_sha256``;
+* no other serial holds the same device key (the ``device-key-index`` GSI);
+* the serial is not claimed yet, or is claimed by this very certificate (a retry after a
+  lost answer), or ``ALLOW_REPROVISION`` lets the same key claim it again.
 
+The handler never raises and logs exactly one JSON line per request, never the PEM.
 Runs in the Lambda Python runtime with the standard library and boto3 only.
-
-Environment:
-  TABLE_NAME          the allow-list table (required; without it every request is denied)
-  SERIAL_PARAMETER    name of the template parameter carrying the serial (SerialNumber)
-  THING_NAME_PREFIX   prepended to the serial to form the thing name ("")
-  ALLOW_REPROVISION   "true" lets a provisioned serial provision again with the same key
-  AWS_ENDPOINT_URL_DYNAMODB  boto3's standard override, for a local DynamoDB in tests
 """
 
 from __future__ import annotations
@@ -40,170 +32,101 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import random
 import re
 import threading
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .der import CertificateError, DerError, spki_from_der, spki_from_pem
+from .sigverify import PublicKey, VerifyError, load_public_key, verify
 
 __all__ = [
+    "BATCH_RULE",
+    "DEVICE_KEY_INDEX",
+    "DEVICE_SIGNATURE_PARAMETER",
+    "POP_PREFIX",
+    "PRODUCT_RULE",
+    "ROW_PREFIX",
+    "SERIAL_RULE",
+    "SIGNED_ATTRIBUTES",
     "CertificateError",
+    "Decision",
+    "HookRequest",
+    "HookSettings",
+    "Verdict",
+    "canonical_row_bytes",
+    "decide",
     "device_key_sha256",
     "handler",
+    "judge",
+    "parse_event",
+    "pop_message",
+    "reset_caches",
     "reset_client_cache",
     "spki_from_der",
     "spki_from_pem",
 ]
 
-MAX_FIELD_CHARS = 64 * 1024
-DEFAULT_SERIAL_PARAMETER = "SerialNumber"
-# DynamoDB answers in milliseconds; these bound a sick network. Worst case for one call:
-# 2 attempts x (connect + read) + a backoff below 1 s.
-CONNECT_TIMEOUT_S = 0.5
-READ_TIMEOUT_S = 1.0
-# AWS IoT gives the hook 5 s. GetItem plus UpdateItem must finish well inside it.
-TIME_BUDGET_S = 4.0
-# Do not start the claim unless one full UpdateItem attempt still fits in the budget.
-MIN_TIME_FOR_UPDATE_S = CONNECT_TIMEOUT_S + READ_TIMEOUT_S + 0.2
+# ----------------------------------------------------------------- the rules (contract)
 
-# Thing names: [a-zA-Z0-9:_-]{1,128}. The serial must fit in one.
-_SERIAL_RE = re.compile(r"[A-Za-z0-9:_-]{1,128}")
-_PREFIX_RE = re.compile(r"[A-Za-z0-9:_-]{0,127}")
+SERIAL_RULE = re.compile(r"[A-Za-z0-9:_-]{1,128}")
+"""A serial becomes a thing name: AWS allows [a-zA-Z0-9:_-]{1,128}."""
+BATCH_RULE = re.compile(r"[A-Za-z0-9_.,@/:#=\[\]-]{0,800}")
+"""A batch becomes a thing attribute value: AWS allows [a-zA-Z0-9_.,@/:#=\\[\\]-]{0,800}."""
+PRODUCT_RULE = BATCH_RULE
+THING_PREFIX_RULE = re.compile(r"[A-Za-z0-9:_-]{0,127}")
+SHA256_HEX_RULE = re.compile(r"[0-9a-f]{64}")
+
+SIGNED_ATTRIBUTES = (
+    "serial", "status", "batch", "product", "station_id",
+    "device_key_sha256", "claim_cert_sha256", "factory_at", "rev",
+)
+"""What a station writes and signs; ``rev`` is a number, the rest strings."""
+ROW_PREFIX = b"station-row/1\n"
+POP_PREFIX = b"device-pop/1\n"
+DEVICE_SIGNATURE_PARAMETER = "DeviceSignature"
+DEVICE_KEY_INDEX = "device-key-index"
+STATION_ACTIVE = "active"
+
+MAX_FIELD_CHARS = 64 * 1024
+MAX_SIGNATURE_CHARS = 2048  # base64 of an 8192-bit RSA signature is 1368
+DEFAULT_SERIAL_PARAMETER = "SerialNumber"
+
+# Time. AWS IoT gives the hook 5 s; the whole hook, retries included, stays under 3 s.
+# A call is only started when a full attempt (connect + read timeout) fits before the
+# deadline, and botocore's own retries are off so that this module counts attempts.
+CONNECT_TIMEOUT_S = 0.25
+READ_TIMEOUT_S = 0.6
+TIME_BUDGET_S = 2.4
+MAX_ATTEMPTS = 3
+ATTEMPT_S = CONNECT_TIMEOUT_S + READ_TIMEOUT_S
+REGISTRY_CACHE_MAX_S = 30.0
+
 _CERT_ID_RE = re.compile(r"[0-9A-Fa-f]{64}")
 _CLIENT_ID_RE = re.compile(r"[\x21-\x7e]{1,128}")
-_KEY_SHA_RE = re.compile(r"[0-9a-f]{64}")
-# Thing attribute values: [a-zA-Z0-9_.,@/:#=\[\]-]{0,800}. The batch becomes one.
-_BATCH_RE = re.compile(r"[A-Za-z0-9_.,@/:#=\[\]-]{0,800}")
+_B64_RE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
-# ----------------------------------------------------------------- DER / PEM
+def canonical_row_bytes(values: Mapping[str, Any]) -> bytes:
+    """The bytes a station signs for a row: ``station-row/1\\n`` and the nine signed
+    attributes as compact JSON, sorted keys, ASCII escapes, ``rev`` an integer."""
+    body = {name: values[name] for name in SIGNED_ATTRIBUTES}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return ROW_PREFIX + text.encode("ascii")
 
 
-class CertificateError(ValueError):
-    """certificatePem is not a well-formed X.509 certificate."""
-
-
-_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
-_PEM_END = "-----END CERTIFICATE-----"
-_B64_RE = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
-
-
-def _tlv(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
-    """Read one DER TLV at ``pos``; return (tag, content_start, content_end)."""
-    if pos + 2 > end:
-        raise CertificateError("truncated DER element")
-    tag = data[pos]
-    if tag & 0x1F == 0x1F:
-        raise CertificateError("high-tag-number form is not used in certificates")
-    first = data[pos + 1]
-    pos += 2
-    if first < 0x80:
-        length = first
-    elif first == 0x80:
-        raise CertificateError("indefinite length is not DER")
-    else:
-        count = first & 0x7F
-        if count > 4 or pos + count > end:
-            raise CertificateError("bad DER length")
-        length = int.from_bytes(data[pos : pos + count], "big")
-        if data[pos] == 0 or length < 0x80:
-            raise CertificateError("non-minimal DER length")
-        pos += count
-    if pos + length > end:
-        raise CertificateError("DER element runs past its container")
-    return tag, pos, pos + length
-
-
-def _expect(data: bytes, pos: int, end: int, tag: int, what: str) -> tuple[int, int]:
-    got, start, stop = _tlv(data, pos, end)
-    if got != tag:
-        raise CertificateError(f"expected {what} (tag 0x{tag:02x}), found tag 0x{got:02x}")
-    return start, stop
-
-
-_SEQUENCE, _INTEGER, _BIT_STRING, _VERSION = 0x30, 0x02, 0x03, 0xA0
-
-
-def spki_from_der(der: bytes) -> bytes:
-    """Return the DER SubjectPublicKeyInfo (whole TLV) of a DER X.509 certificate.
-
-    Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
-    TBSCertificate ::= SEQUENCE { [0] EXPLICIT version OPTIONAL, serialNumber,
-        signature, issuer, validity, subject, subjectPublicKeyInfo, ... }
-    Raises CertificateError (a ValueError) on anything malformed.
-    """
-    if not isinstance(der, bytes | bytearray | memoryview):
-        raise CertificateError("DER must be bytes")
-    data = bytes(der)
-    n = len(data)
-    cert_start, cert_end = _expect(data, 0, n, _SEQUENCE, "Certificate")
-    if cert_end != n:
-        raise CertificateError("trailing bytes after the certificate")
-    tbs_start, tbs_end = _expect(data, cert_start, cert_end, _SEQUENCE, "TBSCertificate")
-    # signatureAlgorithm and signatureValue must follow, and nothing else.
-    _, alg_end = _expect(data, tbs_end, cert_end, _SEQUENCE, "signatureAlgorithm")
-    _, sig_end = _expect(data, alg_end, cert_end, _BIT_STRING, "signatureValue")
-    if sig_end != cert_end:
-        raise CertificateError("unexpected element after signatureValue")
-
-    pos = tbs_start
-    tag, _, stop = _tlv(data, pos, tbs_end)
-    if tag == _VERSION:
-        pos = stop
-    for tag, what in (
-        (_INTEGER, "serialNumber"),
-        (_SEQUENCE, "signature"),
-        (_SEQUENCE, "issuer"),
-        (_SEQUENCE, "validity"),
-        (_SEQUENCE, "subject"),
-    ):
-        _, pos = _expect(data, pos, tbs_end, tag, what)
-    spki_pos = pos
-    spki_start, spki_end = _expect(data, pos, tbs_end, _SEQUENCE, "subjectPublicKeyInfo")
-    # SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }
-    _, alg_end = _expect(data, spki_start, spki_end, _SEQUENCE, "SPKI algorithm")
-    key_start, key_end = _expect(data, alg_end, spki_end, _BIT_STRING, "SPKI subjectPublicKey")
-    if key_end != spki_end:
-        raise CertificateError("unexpected element in subjectPublicKeyInfo")
-    # Public keys (EC points, RSA, EdDSA) are whole octets: "unused bits" must be 0.
-    if key_end - key_start < 2 or data[key_start] != 0:
-        raise CertificateError("bad BIT STRING in subjectPublicKeyInfo")
-    return data[spki_pos:spki_end]
-
-
-def _pem_to_der(pem: str) -> bytes:
-    if not isinstance(pem, str):
-        raise CertificateError("certificatePem must be a string")
-    if len(pem) > MAX_FIELD_CHARS:
-        raise CertificateError("certificatePem is too large")
-    begin = pem.find(_PEM_BEGIN)
-    if begin < 0:
-        raise CertificateError("no PEM certificate")
-    body_start = begin + len(_PEM_BEGIN)
-    end = pem.find(_PEM_END, body_start)
-    if end < 0:
-        raise CertificateError("PEM certificate has no END line")
-    # ASCII first, then drop RFC 7468 whitespace (bytes.split: SP HT LF CR VT FF). Splitting
-    # the str would also drop Unicode spaces (NBSP, U+2028...) and \x1c-\x1f unseen.
-    try:
-        raw = pem[body_start:end].encode("ascii")
-    except UnicodeEncodeError as exc:
-        raise CertificateError("non-ASCII text in PEM body") from exc
-    body = b"".join(raw.split())
-    if not body or len(body) % 4 or not _B64_RE.fullmatch(body):
-        raise CertificateError("PEM body is not base64")
-    try:
-        return base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise CertificateError("PEM body is not base64") from exc
-
-
-def spki_from_pem(pem: str) -> bytes:
-    """DER SubjectPublicKeyInfo of the first certificate in a PEM string."""
-    return spki_from_der(_pem_to_der(pem))
+def pop_message(serial: str, certificate_id: str) -> bytes:
+    """What a device signs to prove it holds the key of the certificate being registered."""
+    return POP_PREFIX + serial.encode("ascii") + b"\n" + certificate_id.lower().encode("ascii")
 
 
 def device_key_sha256(pem: str) -> str:
@@ -211,51 +134,59 @@ def device_key_sha256(pem: str) -> str:
     return hashlib.sha256(spki_from_pem(pem)).hexdigest()
 
 
-# ----------------------------------------------------------------- DynamoDB client
-
-_CLIENT_LOCK = threading.Lock()
-_CLIENTS: dict[tuple[str | None, ...], Any] = {}
-_BOTO_CONFIG = Config(
-    connect_timeout=CONNECT_TIMEOUT_S,
-    read_timeout=READ_TIMEOUT_S,
-    retries={"total_max_attempts": 2, "mode": "standard"},
-    max_pool_connections=16,
-)
+# ----------------------------------------------------------------- settings
 
 
-def _client(table_name: str) -> Any:
-    """One DynamoDB client per container (per table and endpoint), created lazily."""
-    key = (
-        table_name,
-        os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"),
-        os.environ.get("AWS_ENDPOINT_URL"),
-        os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-    )
-    client = _CLIENTS.get(key)
-    if client is None:
-        with _CLIENT_LOCK:
-            client = _CLIENTS.get(key)
-            if client is None:
-                # A session per client: the default session is not thread-safe to build.
-                session = boto3.session.Session()
-                region = key[3] or session.region_name
-                client = session.client("dynamodb", region_name=region, config=_BOTO_CONFIG)
-                _CLIENTS[key] = client
-    return client
+@dataclass(frozen=True)
+class HookSettings:
+    """The hook's configuration (the Lambda environment, or explicit in the trust check)."""
+
+    table_name: str
+    stations_table_name: str
+    serial_parameter: str = DEFAULT_SERIAL_PARAMETER
+    thing_name_prefix: str = ""
+    allow_reprovision: bool = False
+    require_device_signature: bool = True
+    registry_cache_seconds: float = REGISTRY_CACHE_MAX_S
+    time_budget_seconds: float = TIME_BUDGET_S
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> HookSettings:
+        """Settings from environment variables; never raises (see :meth:`problem`)."""
+        cache = env.get("REGISTRY_CACHE_SECONDS", "").strip()
+        try:
+            cache_s = float(cache) if cache else REGISTRY_CACHE_MAX_S
+        except ValueError:
+            cache_s = REGISTRY_CACHE_MAX_S
+        return cls(
+            table_name=env.get("TABLE_NAME", "").strip(),
+            stations_table_name=env.get("STATIONS_TABLE_NAME", "").strip(),
+            serial_parameter=env.get("SERIAL_PARAMETER", "").strip() or DEFAULT_SERIAL_PARAMETER,
+            thing_name_prefix=env.get("THING_NAME_PREFIX", ""),
+            allow_reprovision=env.get("ALLOW_REPROVISION", "").strip().lower() in _TRUE,
+            # Anything but an explicit "off" keeps the check on: fail closed.
+            require_device_signature=(
+                env.get("REQUIRE_DEVICE_SIGNATURE", "").strip().lower() not in _FALSE
+            ),
+            registry_cache_seconds=cache_s,
+        )
+
+    def problem(self) -> str | None:
+        """A reason code when the configuration cannot work (every request is denied)."""
+        if not self.table_name:
+            return "CONFIG_TABLE_NAME_MISSING"
+        if not self.stations_table_name:
+            return "CONFIG_STATIONS_TABLE_NAME_MISSING"
+        if THING_PREFIX_RULE.fullmatch(self.thing_name_prefix) is None:
+            return "CONFIG_THING_NAME_PREFIX_INVALID"
+        return None
+
+    @property
+    def cache_seconds(self) -> float:
+        return max(0.0, min(REGISTRY_CACHE_MAX_S, self.registry_cache_seconds))
 
 
-def reset_client_cache() -> None:
-    """Forget cached clients (tests; a new endpoint or table)."""
-    with _CLIENT_LOCK:
-        clients = list(_CLIENTS.values())
-        _CLIENTS.clear()
-    for client in clients:
-        close = getattr(client, "close", None)
-        if close is not None:
-            close()
-
-
-# ----------------------------------------------------------------- decision
+# ----------------------------------------------------------------- parse
 
 
 class _Deny(Exception):
@@ -265,24 +196,282 @@ class _Deny(Exception):
         self.detail = detail
 
 
+@dataclass(frozen=True)
+class HookRequest:
+    """What the event asks, checked for shape (nothing in it is trusted yet)."""
+
+    serial: str
+    certificate_id: str  # lowercase hex
+    certificate_pem: str
+    spki: bytes
+    key_sha256: str
+    claim_certificate_id: str | None  # lowercase, when the event names one
+    device_signature: bytes | None
+    client_id: str | None = None
+
+
 def _sane(value: Any, pattern: re.Pattern[str]) -> str | None:
     if isinstance(value, str) and len(value) <= MAX_FIELD_CHARS and pattern.fullmatch(value):
         return value
     return None
 
 
-def _field(container: dict[str, Any], name: str) -> Any:
+def _field(container: Mapping[str, Any], name: str) -> Any:
     value = container.get(name)
     if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
         raise _Deny("FIELD_TOO_LARGE", name)
     return value
 
 
-def _s(item: dict[str, Any], name: str) -> str | None:
+def _parameters(event: Any) -> dict[str, Any]:
+    if not isinstance(event, dict):
+        raise _Deny("EVENT_NOT_OBJECT")
+    # Two documented shapes: parameters/clientId/claimCertificateId and
+    # incomingParameters/mqttClientId/claimId.
+    params = event.get("parameters")
+    if params is None:
+        params = event.get("incomingParameters")
+    if not isinstance(params, dict):
+        raise _Deny("PARAMETERS_MISSING" if params is None else "PARAMETERS_INVALID")
+    return params
+
+
+def _first_sane(event: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = _sane(event.get(name), _CLIENT_ID_RE)
+        if value:
+            return value
+    return None
+
+
+def _certificate(event: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[str, str, bytes]:
+    """(certificateId, certificatePem, SPKI DER) of the certificate being registered."""
+    cert_id = _field(event, "certificateId")
+    if cert_id is None:
+        cert_id = _field(params, "certificateId")
+    if cert_id is None:
+        raise _Deny("CERT_ID_MISSING")
+    if _sane(cert_id, _CERT_ID_RE) is None:
+        raise _Deny("CERT_ID_INVALID")
+    # certificatePem: only the top-level field, which AWS IoT fills with the certificate
+    # being registered. `parameters` is written by the device itself and never trusted.
+    pem = _field(event, "certificatePem")
+    if pem is None or pem == "":
+        raise _Deny("CERT_PEM_MISSING")
+    param_pem = _field(params, "certificatePem")
+    if param_pem is not None and param_pem != pem:
+        raise _Deny("CERT_PEM_CONFLICT")
+    try:
+        spki = spki_from_pem(pem)
+    except DerError as exc:
+        raise _Deny("CERT_PEM_INVALID", str(exc)) from None
+    return cert_id.lower(), pem, spki
+
+
+def _device_signature(params: Mapping[str, Any]) -> bytes | None:
+    raw = params.get(DEVICE_SIGNATURE_PARAMETER)
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or len(raw) > MAX_SIGNATURE_CHARS or not _B64_RE.fullmatch(raw):
+        raise _Deny("DEVICE_SIGNATURE_INVALID", "not base64")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise _Deny("DEVICE_SIGNATURE_INVALID", "not base64") from None
+
+
+def parse_event(event: Any, settings: HookSettings, log: dict[str, Any] | None = None) -> HookRequest:
+    """Check the event's shape and return what it asks; raise ``_Deny`` otherwise.
+
+    ``log`` (when given) receives the fields worth logging as soon as they are known."""
+    log = log if log is not None else {}
+    params = _parameters(event)
+    client_id = _first_sane(event, ("clientId", "mqttClientId"))
+    claim_id = _first_sane(event, ("claimCertificateId", "claimId"))
+    if client_id:
+        log["clientId"] = client_id
+    if claim_id:
+        log["claimCertificateId"] = claim_id
+    serial = _field(params, settings.serial_parameter)
+    if serial is None:
+        raise _Deny("SERIAL_MISSING")
+    if _sane(serial, SERIAL_RULE) is None:
+        raise _Deny("SERIAL_INVALID")
+    log["serial"] = serial
+    cert_id, pem, spki = _certificate(event, params)
+    log["certificateId"] = cert_id
+    if len(settings.thing_name_prefix + serial) > 128:
+        raise _Deny("THING_NAME_TOO_LONG")
+    return HookRequest(
+        serial=serial,
+        certificate_id=cert_id,
+        certificate_pem=pem,
+        spki=spki,
+        key_sha256=hashlib.sha256(spki).hexdigest(),
+        claim_certificate_id=claim_id.lower() if claim_id else None,
+        device_signature=_device_signature(params),
+        client_id=client_id,
+    )
+
+
+def check_possession(request: HookRequest) -> None:
+    """The device's proof that it holds the private key of the certificate being
+    registered; raise ``_Deny`` when it is missing or does not verify."""
+    if request.device_signature is None:
+        raise _Deny("DEVICE_SIGNATURE_MISSING")
+    try:
+        key = load_public_key(request.spki)
+    except VerifyError as exc:
+        raise _Deny("DEVICE_KEY_UNSUPPORTED", str(exc)) from None
+    message = pop_message(request.serial, request.certificate_id)
+    try:
+        ok = verify(key, message, request.device_signature)
+    except VerifyError as exc:
+        raise _Deny("DEVICE_SIGNATURE_INVALID", str(exc)) from None
+    if not ok:
+        raise _Deny("DEVICE_SIGNATURE_INVALID")
+
+
+# ----------------------------------------------------------------- judge
+
+
+@dataclass(frozen=True)
+class StationKey:
+    """One entry of the station registry, as read (checked by :func:`judge`)."""
+
+    key_id: str
+    station_id: str | None
+    public_key_b64: str | None
+    status: str | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the row says about the request: ``deny`` (with a reason), ``claim`` (a fresh
+    claim), ``reclaim`` (ALLOW_REPROVISION, same key) or ``same`` (already claimed by
+    this very certificate: a retry after a lost answer, allowed without a write)."""
+
+    action: str
+    reason: str
+    batch: str = ""
+    detail: str | None = None
+
+
+def _s(item: Mapping[str, Any], name: str) -> str | None:
     value = item.get(name)
     if isinstance(value, dict) and isinstance(value.get("S"), str):
         return value["S"]
     return None
+
+
+def _row_values(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The signed attributes of a DynamoDB item, or None if one is missing or mistyped."""
+    values: dict[str, Any] = {}
+    for name in SIGNED_ATTRIBUTES:
+        if name == "rev":
+            raw = item.get("rev")
+            number = raw.get("N") if isinstance(raw, dict) else None
+            if not isinstance(number, str) or not re.fullmatch(r"-?[0-9]{1,20}", number):
+                return None
+            values["rev"] = int(number)
+        else:
+            text = _s(item, name)
+            if text is None:
+                return None
+            values[name] = text
+    return values
+
+
+def _signature_problem(item: Mapping[str, Any], station: StationKey | None) -> Verdict | None:
+    sig_b64, key_id = _s(item, "row_sig"), _s(item, "signer_key_id")
+    if not sig_b64 or not key_id:
+        return Verdict("deny", "ROW_UNSIGNED")
+    values = _row_values(item)
+    if values is None:
+        return Verdict("deny", "ITEM_INVALID", detail="signed attributes")
+    if station is None or station.key_id != key_id:
+        return Verdict("deny", "STATION_UNKNOWN")
+    if station.status != STATION_ACTIVE:
+        reason = "STATION_RETIRED" if station.status == "retired" else "STATION_UNKNOWN"
+        return Verdict("deny", reason)
+    if station.station_id != values["station_id"]:
+        return Verdict("deny", "STATION_MISMATCH")
+    key = _station_public_key(station)
+    if key is None:
+        return Verdict("deny", "STATION_KEY_INVALID")
+    try:
+        signature = base64.b64decode(sig_b64, validate=True)
+        ok = verify(key, canonical_row_bytes(values), signature)
+    except (binascii.Error, ValueError):
+        ok = False
+    return None if ok else Verdict("deny", "ROW_SIGNATURE_INVALID")
+
+
+def _station_public_key(station: StationKey) -> PublicKey | None:
+    try:
+        der = base64.b64decode(station.public_key_b64 or "", validate=True)
+        if hashlib.sha256(der).hexdigest() != station.key_id:
+            return None
+        key = load_public_key(der)
+    except (binascii.Error, ValueError):
+        return None
+    if key.curve is None or key.curve.name != "P-256":
+        return None
+    return key
+
+
+def _row_problem(request: HookRequest, item: Mapping[str, Any]) -> Verdict | None:
+    stored_key = _s(item, "device_key_sha256")
+    if stored_key is None or not SHA256_HEX_RULE.fullmatch(stored_key):
+        return Verdict("deny", "ITEM_INVALID", detail="device_key_sha256")
+    if stored_key != request.key_sha256:
+        return Verdict("deny", "KEY_MISMATCH")
+    if request.claim_certificate_id is None:
+        return Verdict("deny", "CLAIM_CERT_MISSING")
+    if (_s(item, "claim_cert_sha256") or "").lower() != request.claim_certificate_id:
+        return Verdict("deny", "CLAIM_CERT_MISMATCH")
+    batch, product = _s(item, "batch"), _s(item, "product")
+    if batch is None or not BATCH_RULE.fullmatch(batch):
+        return Verdict("deny", "ITEM_INVALID", detail="batch")
+    if product is None or not PRODUCT_RULE.fullmatch(product):
+        return Verdict("deny", "ITEM_INVALID", detail="product")
+    return None
+
+
+def judge(
+    request: HookRequest,
+    item: Mapping[str, Any] | None,
+    station: StationKey | None,
+    settings: HookSettings,
+) -> Verdict:
+    """The rules, in one place: what ``item`` (a DynamoDB item as read, or as returned
+    with a failed claim) and its signer's registry entry ``station`` say about ``request``."""
+    if not item:
+        return Verdict("deny", "UNKNOWN_SERIAL")
+    status = _s(item, "status")
+    if status == "revoked":
+        return Verdict("deny", "REVOKED")
+    if status != "allowed":
+        return Verdict("deny", "NOT_ALLOWED")
+    problem = _signature_problem(item, station) or _row_problem(request, item)
+    if problem is not None:
+        return problem
+    batch = _s(item, "batch") or ""
+    if "provisioned_at" not in item:
+        return Verdict("claim", "PROVISIONED", batch)
+    if (_s(item, "certificate_id") or "").lower() == request.certificate_id:
+        return Verdict("same", "SAME_CERTIFICATE", batch)
+    if settings.allow_reprovision:
+        return Verdict("reclaim", "REPROVISIONED", batch)
+    return Verdict("deny", "ALREADY_PROVISIONED")
+
+
+# ----------------------------------------------------------------- DynamoDB calls
+
+_RETRYABLE_CODES = {
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
+}
 
 
 def _error_name(exc: BaseException) -> str:
@@ -294,31 +483,295 @@ def _error_name(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _why_claim_failed(old: dict[str, Any] | None, key_sha: str, cert_id: str) -> str:
-    """Reason for a failed conditional claim, from the item as it was (ALL_OLD).
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return _error_name(exc) in _RETRYABLE_CODES or (isinstance(status, int) and status >= 500)
+    return isinstance(exc, BotoCoreError)
 
-    ``SAME_CLAIM`` means the item already carries exactly this claim: botocore retried an
-    UpdateItem whose first attempt was applied but whose answer was lost.
-    """
+
+def _call(operation: Callable[..., Any], deadline: float, **request: Any) -> Any:
+    """One DynamoDB call, retried while a whole attempt still fits before ``deadline``.
+
+    A ConditionalCheckFailedException is returned to the caller (as the exception)."""
+    attempt = 0
+    while True:
+        if deadline - time.monotonic() < ATTEMPT_S:
+            raise _Deny("DEADLINE")
+        attempt += 1
+        try:
+            return operation(**request)
+        except ClientError as exc:
+            if _error_name(exc) == "ConditionalCheckFailedException":
+                raise
+            if attempt >= MAX_ATTEMPTS or not _retryable(exc):
+                raise _Deny("DB_ERROR", _error_name(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - any failure to talk to the table is a deny
+            if attempt >= MAX_ATTEMPTS or not _retryable(exc):
+                raise _Deny("DB_ERROR", _error_name(exc)) from None
+        time.sleep(min(0.05 * attempt * (1 + random.random()), 0.2))
+
+
+class _RegistryCache:
+    """Registry entries per warm container, at most ``REGISTRY_CACHE_MAX_S`` old. Only
+    found entries are kept: a station registered a moment ago is seen at once, a
+    retirement within the cache time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], tuple[float, StationKey]] = {}
+
+    def get(self, table: str, key_id: str, max_age: float) -> StationKey | None:
+        with self._lock:
+            hit = self._entries.get((table, key_id))
+        if hit is not None and time.monotonic() - hit[0] <= max_age:
+            return hit[1]
+        return None
+
+    def put(self, table: str, entry: StationKey) -> None:
+        with self._lock:
+            if len(self._entries) > 1024:
+                self._entries.clear()
+            self._entries[(table, entry.key_id)] = (time.monotonic(), entry)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_REGISTRY = _RegistryCache()
+
+
+@dataclass
+class _Table:
+    """The tables of one decision: the client, the settings and the deadline."""
+
+    client: Any
+    settings: HookSettings
+    deadline: float
+    calls: list[str] = field(default_factory=list)
+
+    def read_row(self, serial: str) -> dict[str, Any] | None:
+        self.calls.append("GetItem")
+        answer = _call(
+            self.client.get_item, self.deadline,
+            TableName=self.settings.table_name, Key={"serial": {"S": serial}}, ConsistentRead=True,
+        )
+        return answer.get("Item")
+
+    def station_for(self, item: Mapping[str, Any] | None) -> StationKey | None:
+        key_id = _s(item or {}, "signer_key_id")
+        if not key_id or not SHA256_HEX_RULE.fullmatch(key_id):
+            return None
+        table = self.settings.stations_table_name
+        cached = _REGISTRY.get(table, key_id, self.settings.cache_seconds)
+        if cached is not None:
+            return cached
+        self.calls.append("GetItem(registry)")
+        found = _call(
+            self.client.get_item, self.deadline,
+            TableName=table, Key={"key_id": {"S": key_id}}, ConsistentRead=True,
+        ).get("Item")
+        if not found:
+            return None
+        entry = StationKey(
+            key_id=key_id, station_id=_s(found, "station_id"),
+            public_key_b64=_s(found, "public_key"), status=_s(found, "status"),
+        )
+        _REGISTRY.put(table, entry)
+        return entry
+
+    def other_serial_with_key(self, serial: str, key_sha256: str) -> bool:
+        self.calls.append("Query(device-key-index)")
+        answer = _call(
+            self.client.query, self.deadline,
+            TableName=self.settings.table_name, IndexName=DEVICE_KEY_INDEX,
+            KeyConditionExpression="device_key_sha256 = :key",
+            ExpressionAttributeValues={":key": {"S": key_sha256}},
+            Limit=10,
+        )
+        return any(_s(found, "serial") != serial for found in answer.get("Items", []))
+
+    def claim(self, request: HookRequest, item: Mapping[str, Any], verdict: Verdict, now: str) -> Any:
+        """The conditional claim; returns None, or the failed condition's exception."""
+        condition = (
+            "#status = :allowed AND device_key_sha256 = :key AND claim_cert_sha256 = :claim"
+            " AND row_sig = :sig AND signer_key_id = :signer"
+        )
+        values = {
+            ":now": {"S": now},
+            ":cert": {"S": request.certificate_id},
+            ":thing": {"S": self.settings.thing_name_prefix + request.serial},
+            ":allowed": {"S": "allowed"},
+            ":key": {"S": request.key_sha256},
+            ":claim": {"S": _s(item, "claim_cert_sha256") or ""},
+            ":sig": {"S": _s(item, "row_sig") or ""},
+            ":signer": {"S": _s(item, "signer_key_id") or ""},
+        }
+        if verdict.action == "claim":
+            condition += " AND attribute_not_exists(provisioned_at)"
+        else:
+            condition += " AND certificate_id = :previous"
+            values[":previous"] = {"S": _s(item, "certificate_id") or ""}
+        self.calls.append("UpdateItem")
+        try:
+            _call(
+                self.client.update_item, self.deadline,
+                TableName=self.settings.table_name,
+                Key={"serial": {"S": request.serial}},
+                UpdateExpression="SET provisioned_at = :now, certificate_id = :cert, thing_name = :thing",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+                ReturnValues="NONE",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            return exc
+        return None
+
+
+# ----------------------------------------------------------------- decide
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The hook's answer and what to log about it."""
+
+    allow: bool
+    reason: str
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    detail: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def response(self) -> dict[str, Any]:
+        """The Lambda response, a new dict on every call."""
+        return {"allowProvisioning": self.allow, "parameterOverrides": dict(self.overrides)}
+
+    def log_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {**self.fields, "decision": "allow" if self.allow else "deny"}
+        record["reason"] = self.reason
+        if self.detail:
+            record["detail"] = self.detail[:200]
+        return record
+
+
+def _now_iso(now: _dt.datetime | None) -> str:
+    stamp = now or _dt.datetime.now(_dt.UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _claim_and_settle(
+    tables: _Table, request: HookRequest, item: Mapping[str, Any], verdict: Verdict, now: str
+) -> Verdict:
+    """Claim the serial; when the condition fails, judge the item as it then was."""
+    if tables.other_serial_with_key(request.serial, request.key_sha256):
+        return Verdict("deny", "DUPLICATE_DEVICE_KEY")
+    failure = tables.claim(request, item, verdict, now)
+    if failure is None:
+        return verdict
+    old = failure.response.get("Item")
     if not old:
-        return "UNKNOWN_SERIAL"
-    if _s(old, "status") != "allowed":
-        return "REVOKED" if _s(old, "status") == "revoked" else "NOT_ALLOWED"
-    if _s(old, "device_key_sha256") != key_sha:
-        return "KEY_MISMATCH"
-    if "provisioned_at" in old:
-        if _s(old, "certificate_id") == cert_id:
-            return "SAME_CLAIM"
-        return "ALREADY_PROVISIONED"
-    return "CLAIM_CONFLICT"
+        # An endpoint that does not return the item with the failure: read it again.
+        old = tables.read_row(request.serial)
+    again = judge(request, old, tables.station_for(old), tables.settings)
+    if again.action == "same" or again.action == "deny":
+        return again
+    return Verdict("deny", "CLAIM_CONFLICT")
 
 
-def _now_iso() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def decide(
+    event: Any,
+    settings: HookSettings,
+    *,
+    dynamodb: Any,
+    now: _dt.datetime | None = None,
+    deadline: float | None = None,
+) -> Decision:
+    """Judge one pre-provisioning event with explicit settings and DynamoDB client.
+
+    Never raises. ``deadline`` is a ``time.monotonic()`` instant (default: now plus
+    ``settings.time_budget_seconds``); ``now`` stamps ``provisioned_at``."""
+    fields: dict[str, Any] = {}
+    if deadline is None:
+        deadline = time.monotonic() + settings.time_budget_seconds
+    try:
+        problem = settings.problem()
+        if problem:
+            raise _Deny(problem)
+        request = parse_event(event, settings, fields)
+        if settings.require_device_signature:
+            check_possession(request)
+        tables = _Table(dynamodb, settings, deadline)
+        item = tables.read_row(request.serial)
+        verdict = judge(request, item, tables.station_for(item), settings)
+        if verdict.action in ("claim", "reclaim"):
+            verdict = _claim_and_settle(tables, request, item or {}, verdict, _now_iso(now))
+    except _Deny as deny:
+        return Decision(False, deny.reason, detail=deny.detail, fields=fields)
+    except Exception as exc:  # noqa: BLE001 - the hook denies instead of crashing
+        return Decision(False, "INTERNAL_ERROR", detail=type(exc).__name__, fields=fields)
+    if verdict.action == "deny":
+        return Decision(False, verdict.reason, detail=verdict.detail, fields=fields)
+    thing_name = settings.thing_name_prefix + request.serial
+    fields["thingName"] = thing_name
+    overrides = {"ThingName": thing_name, "Batch": verdict.batch}
+    return Decision(True, verdict.reason, overrides=overrides, fields=fields)
 
 
-def _deadline(context: Any, started: float) -> float:
-    budget = TIME_BUDGET_S
+# ----------------------------------------------------------------- Lambda entry
+
+_CLIENT_LOCK = threading.Lock()
+_CLIENTS: dict[tuple[str | None, ...], Any] = {}
+_BOTO_CONFIG = Config(
+    connect_timeout=CONNECT_TIMEOUT_S,
+    read_timeout=READ_TIMEOUT_S,
+    retries={"total_max_attempts": 1, "mode": "standard"},
+    max_pool_connections=16,
+)
+
+
+def _client(env: Mapping[str, str]) -> Any:
+    """One DynamoDB client per container (per endpoint and region), created lazily."""
+    key = (
+        env.get("AWS_ENDPOINT_URL_DYNAMODB"),
+        env.get("AWS_ENDPOINT_URL"),
+        env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+    )
+    client = _CLIENTS.get(key)
+    if client is None:
+        with _CLIENT_LOCK:
+            client = _CLIENTS.get(key)
+            if client is None:
+                session = boto3.session.Session()  # the default session is not thread-safe
+                client = session.client(
+                    "dynamodb", region_name=key[2] or session.region_name, config=_BOTO_CONFIG
+                )
+                _CLIENTS[key] = client
+    return client
+
+
+def make_client(**kwargs: Any) -> Any:
+    """A DynamoDB client with the hook's timeouts and retry policy (for :func:`decide`)."""
+    return boto3.session.Session().client("dynamodb", config=_BOTO_CONFIG, **kwargs)
+
+
+def reset_client_cache() -> None:
+    """Forget cached clients and registry entries (tests; a new endpoint or table)."""
+    with _CLIENT_LOCK:
+        clients = list(_CLIENTS.values())
+        _CLIENTS.clear()
+    _REGISTRY.clear()
+    for client in clients:
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
+
+
+reset_caches = reset_client_cache
+
+
+def _deadline(context: Any, started: float, budget: float) -> float:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining):
         try:
@@ -328,168 +781,23 @@ def _deadline(context: Any, started: float) -> float:
     return started + budget
 
 
-def _decide(event: Any, context: Any, log: dict[str, Any], started: float) -> dict[str, str]:
-    """Return parameterOverrides on allow; raise _Deny otherwise."""
-    # Configuration first: when it is wrong, every request is denied for that reason.
-    table_name = os.environ.get("TABLE_NAME", "").strip()
-    if not table_name:
-        raise _Deny("CONFIG_TABLE_NAME_MISSING")
-    prefix = os.environ.get("THING_NAME_PREFIX", "")
-    if _PREFIX_RE.fullmatch(prefix) is None:
-        raise _Deny("CONFIG_THING_NAME_PREFIX_INVALID")
-    serial_param = os.environ.get("SERIAL_PARAMETER", "").strip() or DEFAULT_SERIAL_PARAMETER
-    reprovision = os.environ.get("ALLOW_REPROVISION", "").strip().lower() in _TRUE
-
-    if not isinstance(event, dict):
-        raise _Deny("EVENT_NOT_OBJECT")
-
-    # Two documented shapes: parameters/clientId/claimCertificateId and
-    # incomingParameters/mqttClientId/claimId.
-    params = event.get("parameters")
-    if params is None:
-        params = event.get("incomingParameters")
-    if not isinstance(params, dict):
-        raise _Deny("PARAMETERS_MISSING" if params is None else "PARAMETERS_INVALID")
-
-    for name in ("clientId", "mqttClientId"):
-        client_id = _sane(event.get(name), _CLIENT_ID_RE)
-        if client_id:
-            log["clientId"] = client_id
-            break
-    for name in ("claimCertificateId", "claimId"):
-        claim_id = _sane(event.get(name), _CLIENT_ID_RE)
-        if claim_id:
-            log["claimCertificateId"] = claim_id
-            break
-
-    serial = _field(params, serial_param)
-    if serial is None:
-        raise _Deny("SERIAL_MISSING")
-    if _sane(serial, _SERIAL_RE) is None:
-        raise _Deny("SERIAL_INVALID")
-    log["serial"] = serial
-
-    # certificateId: where AWS puts it (top level); tolerate it in parameters.
-    cert_id = _field(event, "certificateId")
-    if cert_id is None:
-        cert_id = _field(params, "certificateId")
-    if cert_id is None:
-        raise _Deny("CERT_ID_MISSING")
-    if _sane(cert_id, _CERT_ID_RE) is None:
-        raise _Deny("CERT_ID_INVALID")
-    log["certificateId"] = cert_id
-
-    # certificatePem: only the top-level field, which AWS IoT fills with the certificate
-    # being registered. `parameters` is written by the device itself; a clone could put
-    # the genuine board's certificate there, so it is never used as the key to check.
-    pem = _field(event, "certificatePem")
-    if pem is None or pem == "":
-        raise _Deny("CERT_PEM_MISSING")
-    param_pem = _field(params, "certificatePem")
-    if param_pem is not None and param_pem != pem:
-        raise _Deny("CERT_PEM_CONFLICT")
-    try:
-        key_sha = device_key_sha256(pem)
-    except CertificateError as exc:
-        raise _Deny("CERT_PEM_INVALID", str(exc)) from None
-
-    thing_name = prefix + serial
-    if len(thing_name) > 128:
-        raise _Deny("THING_NAME_TOO_LONG")
-
-    deadline = _deadline(context, started)
-    client = _client(table_name)
-    try:
-        item = client.get_item(
-            TableName=table_name,
-            Key={"serial": {"S": serial}},
-            ConsistentRead=True,
-        ).get("Item")
-    except Exception as exc:  # noqa: BLE001 - any failure to read is a deny
-        raise _Deny("DB_ERROR", _error_name(exc)) from None
-
-    if not item:
-        raise _Deny("UNKNOWN_SERIAL")
-    status = _s(item, "status")
-    if status != "allowed":
-        raise _Deny("REVOKED" if status == "revoked" else "NOT_ALLOWED")
-    stored_sha = _s(item, "device_key_sha256")
-    if stored_sha is None or not _KEY_SHA_RE.fullmatch(stored_sha):
-        raise _Deny("ITEM_INVALID", "device_key_sha256")
-    if stored_sha != key_sha:
-        raise _Deny("KEY_MISMATCH")
-    already = "provisioned_at" in item
-    if already and not reprovision:
-        raise _Deny("ALREADY_PROVISIONED")
-    batch = _s(item, "batch")
-    if batch is None or not _BATCH_RE.fullmatch(batch):
-        raise _Deny("ITEM_INVALID", "batch")
-
-    if deadline - time.monotonic() < MIN_TIME_FOR_UPDATE_S:
-        raise _Deny("DEADLINE")
-
-    condition = "attribute_exists(serial) AND #status = :allowed AND device_key_sha256 = :key"
-    if not reprovision:
-        condition += " AND attribute_not_exists(provisioned_at)"
-    try:
-        updated = client.update_item(
-            TableName=table_name,
-            Key={"serial": {"S": serial}},
-            UpdateExpression=(
-                "SET provisioned_at = :now, certificate_id = :cert, thing_name = :thing"
-            ),
-            ConditionExpression=condition,
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":now": {"S": _now_iso()},
-                ":cert": {"S": cert_id},
-                ":thing": {"S": thing_name},
-                ":allowed": {"S": "allowed"},
-                ":key": {"S": key_sha},
-            },
-            ReturnValues="ALL_NEW",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except Exception as exc:  # noqa: BLE001 - any failure to claim is a deny
-        if _error_name(exc) != "ConditionalCheckFailedException":
-            raise _Deny("DB_ERROR", _error_name(exc)) from None
-        old = getattr(exc, "response", {}).get("Item")
-        reason = _why_claim_failed(old, key_sha, cert_id)
-        if reason != "SAME_CLAIM":
-            raise _Deny(reason) from None
-        updated = {"Attributes": old}
-
-    new_batch = _s(updated.get("Attributes") or {}, "batch")
-    if new_batch is not None and _BATCH_RE.fullmatch(new_batch):
-        batch = new_batch
-    log["reason"] = "REPROVISIONED" if already else "PROVISIONED"
-    log["thingName"] = thing_name
-    return {"ThingName": thing_name, "Batch": batch}
-
-
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
-    """Lambda entry point. Never raises; a fresh response on every call."""
+    """Lambda entry point: settings from the environment. Never raises."""
     started = time.monotonic()
-    response: dict[str, Any] = {"allowProvisioning": False, "parameterOverrides": {}}
-    log: dict[str, Any] = {"decision": "deny", "reason": "INTERNAL_ERROR"}
     try:
-        overrides = _decide(event, context, log, started)
-    except _Deny as deny:
-        log["reason"] = deny.reason
-        if deny.detail:
-            log["detail"] = deny.detail[:200]
+        settings = HookSettings.from_env(os.environ)
+        deadline = _deadline(context, started, settings.time_budget_seconds)
+        client = None if settings.problem() else _client(os.environ)
+        decision = decide(event, settings, dynamodb=client, deadline=deadline)
     except Exception as exc:  # noqa: BLE001 - the hook denies instead of crashing
-        log["reason"] = "INTERNAL_ERROR"
-        log["detail"] = type(exc).__name__
-    else:
-        response = {"allowProvisioning": True, "parameterOverrides": overrides}
-        log["decision"] = "allow"
-    log["ms"] = round((time.monotonic() - started) * 1000.0, 1)
+        decision = Decision(False, "INTERNAL_ERROR", detail=type(exc).__name__)
+    record = decision.log_record()
+    record["ms"] = round((time.monotonic() - started) * 1000.0, 1)
     request_id = getattr(context, "aws_request_id", None)
     if isinstance(request_id, str) and len(request_id) <= 128:
-        log["requestId"] = request_id
-    _emit(log)
-    return response
+        record["requestId"] = request_id
+    _emit(record)
+    return decision.response()
 
 
 def _emit(record: dict[str, Any]) -> None:

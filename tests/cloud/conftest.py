@@ -2,14 +2,20 @@
 
 The server is ``station.sync.local_server.LocalDynamo`` (moto) on loopback, or the endpoint
 in ``STATION_TEST_DYNAMODB_ENDPOINT`` (e.g. DynamoDB Local). Every test gets its own
-uniquely named table, created and deleted here.
+uniquely named allow-list and station registry tables, created and deleted here.
+
+The ``hook`` fixture is the hook as deployed: loaded from the Lambda zip that
+``cloud.package.build_lambda_zip`` builds, not from the source tree.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
 import os
+import sys
+import types
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +28,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from station.allowlist_item import create_allowlist_table
+from cloud.package import build_lambda_zip
+from station.allowlist_item import create_allowlist_table, create_stations_table
 from station.sync.local_server import LocalDynamo
+from cloud_rows import CLAIM_CERT, StationKey, pop_signature, row_item
 
 ENDPOINT_ENV = "STATION_TEST_DYNAMODB_ENDPOINT"
 
@@ -79,13 +87,53 @@ def table(ddb: Any) -> Any:
 
 
 @pytest.fixture
-def hook(dynamo_endpoint: str, table: str, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """cloud.hook configured for this test's table, with a fresh client cache."""
-    from cloud import hook as hook_module
+def stations_table(ddb: Any) -> Any:
+    name = f"station-test-reg-{uuid.uuid4().hex[:12]}"
+    create_stations_table(ddb, name)
+    yield name
+    ddb.delete_table(TableName=name)
+
+
+@pytest.fixture(scope="session")
+def packaged_cloud(tmp_path_factory: pytest.TempPathFactory) -> types.ModuleType:
+    """The ``cloud`` package as it runs in Lambda: imported from the built zip, under its
+    own module name so the source tree's ``cloud`` stays separate."""
+    archive = tmp_path_factory.mktemp("lambda") / "cloud-lambda.zip"
+    build_lambda_zip(archive)
+    alias = "cloud_from_zip"
+    package = types.ModuleType(alias)
+    package.__path__ = [f"{archive}/cloud"]  # zipimport reads the package from the zip
+    package.__package__ = alias
+    sys.modules[alias] = package
+    importlib.import_module(f"{alias}.hook")
+    importlib.import_module(f"{alias}.revoker")
+    package.archive = archive  # type: ignore[attr-defined]
+    return package
+
+
+HOOK_ENV = (
+    "SERIAL_PARAMETER", "THING_NAME_PREFIX", "ALLOW_REPROVISION", "REQUIRE_DEVICE_SIGNATURE",
+)
+
+
+@pytest.fixture
+def hook(
+    dynamo_endpoint: str,
+    table: str,
+    stations_table: str,
+    aws_env: str,
+    packaged_cloud: types.ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Any:
+    """The packaged hook configured for this test's tables, with fresh caches. The
+    registry cache is off so that a retirement shows at once."""
+    hook_module = packaged_cloud.hook
 
     monkeypatch.setenv("TABLE_NAME", table)
+    monkeypatch.setenv("STATIONS_TABLE_NAME", stations_table)
+    monkeypatch.setenv("REGISTRY_CACHE_SECONDS", "0")
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamo_endpoint)
-    for name in ("SERIAL_PARAMETER", "THING_NAME_PREFIX", "ALLOW_REPROVISION"):
+    for name in HOOK_ENV:
         monkeypatch.delenv(name, raising=False)
     hook_module.reset_client_cache()
     yield hook_module
@@ -93,30 +141,41 @@ def hook(dynamo_endpoint: str, table: str, aws_env: str, monkeypatch: pytest.Mon
 
 
 @pytest.fixture
-def put_unit(ddb: Any, table: str) -> Any:
-    """Write an allow-list item the way the station does (contract attributes)."""
+def station_key(ddb: Any, stations_table: str) -> StationKey:
+    """The signing key of station ``line1-st3``, registered and active."""
+    key = StationKey("line1-st3")
+    key.register(ddb, stations_table)
+    return key
 
-    def put(
-        serial: str,
-        key_sha256: str,
-        *,
-        status: str = "allowed",
-        batch: str = "B-2024-001",
-        **extra: Any,
-    ) -> None:
-        item = {
-            "serial": {"S": serial},
-            "status": {"S": status},
-            "batch": {"S": batch},
-            "product": {"S": "sensor-v2"},
-            "station_id": {"S": "line1-st3"},
-            "device_key_sha256": {"S": key_sha256},
-            "claim_cert_sha256": {"S": "ab" * 32},
-            "factory_at": {"S": "2024-05-01T10:00:00Z"},
-            "rev": {"N": "1"},
-        }
-        item.update({k: {"S": v} for k, v in extra.items()})
+
+def unit_values(serial: str, key_sha256: str, *, status: str = "allowed",
+                batch: str = "B-2024-001", station_id: str = "line1-st3",
+                claim_cert: str = CLAIM_CERT, rev: int = 1) -> dict[str, Any]:
+    return {
+        "serial": serial,
+        "status": status,
+        "batch": batch,
+        "product": "sensor-v2",
+        "station_id": station_id,
+        "device_key_sha256": key_sha256,
+        "claim_cert_sha256": claim_cert,
+        "factory_at": "2024-05-01T10:00:00Z",
+        "rev": rev,
+    }
+
+
+@pytest.fixture
+def put_unit(ddb: Any, table: str, station_key: StationKey) -> Any:
+    """Write an allow-list item the way a station does: its attributes, signed by
+    ``signer`` (default: the registered ``station_key``; ``None`` leaves it unsigned)."""
+    default = object()
+
+    def put(serial: str, key_sha256: str, *, signer: Any = default, extra: Any = None,
+            **values: Any) -> dict[str, Any]:
+        row = unit_values(serial, key_sha256, **values)
+        item = row_item(row, station_key if signer is default else signer, **(extra or {}))
         ddb.put_item(TableName=table, Item=item)
+        return item
 
     return put
 
@@ -143,6 +202,7 @@ class DeviceCert:
     certificate_id: str  # what AWS IoT calls it: SHA-256 of the DER certificate
     key_sha256: str  # SHA-256 of the DER SubjectPublicKeyInfo (the contract value)
     spki_der: bytes
+    key: Any = None  # the device's private key (signs the proof of possession)
 
 
 class LocalCA:
@@ -202,6 +262,7 @@ class LocalCA:
             certificate_id=hashlib.sha256(der).hexdigest(),
             key_sha256=hashlib.sha256(spki).hexdigest(),
             spki_der=spki,
+            key=key,
         )
 
 
@@ -216,9 +277,14 @@ def make_event(
     *,
     shape: str = "parameters",
     serial_parameter: str = "SerialNumber",
+    pop: bool = True,
+    claim_cert: str = CLAIM_CERT,
 ) -> dict[str, Any]:
-    """An AWS IoT pre-provisioning hook event, in either documented shape."""
+    """An AWS IoT pre-provisioning hook event, in either documented shape, with the
+    device's proof of possession (``DeviceSignature``) unless ``pop`` is false."""
     params: dict[str, Any] = {serial_parameter: serial}
+    if pop and cert is not None and cert.key is not None and isinstance(serial, str):
+        params["DeviceSignature"] = pop_signature(cert.key, serial, cert.certificate_id)
     event: dict[str, Any] = {
         "certificateId": cert.certificate_id if cert else "0" * 64,
         "certificatePem": cert.pem if cert else "",
@@ -226,13 +292,13 @@ def make_event(
     }
     if shape == "parameters":
         event.update(
-            claimCertificateId="c" * 64,
+            claimCertificateId=claim_cert,
             clientId="221a6d10-9c7f-42f1-9153-e52e6fc869c1",
             parameters=params,
         )
     elif shape == "incomingParameters":
         event.update(
-            claimId="c" * 64,
+            claimId=claim_cert,
             mqttClientId="221a6d10-9c7f-42f1-9153-e52e6fc869c1",
             incomingParameters=params,
         )
