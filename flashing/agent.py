@@ -169,7 +169,7 @@ class AgentBoard(Board):
         """Send one request and return its ANSWER payload.
 
         A BUSY error answer is asked again after a pause as a new request (new seq): the
-        same seq would only fetch the remembered BUSY (docs/protocol.md, section 3).
+        same seq would only fetch the remembered BUSY (docs/protocol.md, section 2.4).
         """
         for attempt in range(1, self._timeouts.busy_attempts + 1):
             try:
@@ -194,8 +194,10 @@ class AgentBoard(Board):
         patience = self._timeouts.answer + (len(frame) + MAX_ENCODED_FRAME + 2) * byte_time
         # The limit covers all tries together ("the host gives up after 60 s whatever PROGRESS
         # frames came"), not each try on its own.
-        limit = time.monotonic() + (self._timeouts.keygen if long_running else max(self._timeouts.command, patience))
         sends = 1 + self._timeouts.retries
+        limit = time.monotonic() + (
+            self._timeouts.keygen if long_running else max(self._timeouts.command, sends * patience)
+        )
         corrupt = 0
         tries = 0
         while tries < sends and time.monotonic() < limit:
