@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -11,6 +12,11 @@ from cryptography.x509.oid import NameOID
 
 from flashing.board import ClaimBundle
 from flashing.greengrass import GreengrassSettings
+from flashing.sim.greengrass_board import namespaces_available
+
+needs_namespaces = pytest.mark.skipif(
+    not namespaces_available(), reason="simulated gateways need mount namespaces (root or user namespaces)"
+)
 
 PASSWORD = "factory-Pa55"
 PASSWORD_ENV = "STATION_TEST_GATEWAY_PASSWORD"

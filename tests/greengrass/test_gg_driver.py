@@ -10,12 +10,11 @@ import time
 
 import pytest
 import yaml
-from conftest import needs_namespaces
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from gg_helpers import key_body_lines
+from gg_helpers import key_body_lines, needs_namespaces
 
 from flashing.board import ClaimObject
 from flashing.errors import BoardError
@@ -150,7 +149,9 @@ def test_the_claim_key_leaves_no_trace_in_the_boards_shell_history(gateways, boa
 
 def test_a_replugged_provisioned_gateway_is_recognised(gateways, boards, bundle, password) -> None:
     gateway = gateways("GW000107")
-    provision(boards(gateway.port), bundle, "GW000107")
+    first = boards(gateway.port)
+    provision(first, bundle, "GW000107")
+    first.close()  # unplugged, plugged in again
 
     again = boards(gateway.port)
     again.identify()
@@ -162,7 +163,9 @@ def test_a_replugged_provisioned_gateway_is_recognised(gateways, boards, bundle,
 
 def test_an_override_reprovisions_and_keeps_the_old_files(gateways, boards, bundle, settings, password) -> None:
     gateway = gateways("GW000108")
-    provision(boards(gateway.port), bundle, "GW000108")
+    first = boards(gateway.port)
+    provision(first, bundle, "GW000108")
+    first.close()
     old_key = gateway.read_file(settings.csr_private_key_path)
 
     again = boards(gateway.port, allow_replace=True)

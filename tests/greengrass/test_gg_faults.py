@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import needs_namespaces
-from gg_helpers import PASSWORD_ENV
+from gg_helpers import PASSWORD_ENV, needs_namespaces
 
 from flashing.errors import BoardError
 from flashing.greengrass import GreengrassBoard

@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 
 import pytest
-from conftest import needs_namespaces
+from gg_helpers import needs_namespaces
 
 from flashing.greengrass import GreengrassBoard
 from station.provisioning.events import EventBus

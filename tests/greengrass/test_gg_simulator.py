@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import needs_namespaces
-from gg_helpers import PASSWORD, make_settings
+from gg_helpers import PASSWORD, make_settings, needs_namespaces
 
 from flashing.greengrass import GreengrassBoard
 from flashing.sim import FaultSpecError, check_fault, start_simulated
