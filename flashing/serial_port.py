@@ -7,6 +7,8 @@ bytes into frames (``transport.py``), the nRF91 driver into AT lines (``at.py``)
 
 from __future__ import annotations
 
+import os
+
 import serial
 
 from .errors import BoardDisconnected, PortUnavailable
@@ -32,7 +34,9 @@ class SerialPort:
         self.bytes_received = 0
         self._closed = False
         try:
-            self._serial = serial.serial_for_url(port, baudrate=baudrate, timeout=READ_SLICE_SECONDS, write_timeout=5.0)
+            self._serial = serial.serial_for_url(
+                port, baudrate=baudrate, timeout=READ_SLICE_SECONDS, write_timeout=5.0, **exclusive_open(port)
+            )
         except (*LINK_ERRORS, ValueError) as exc:
             raise PortUnavailable(f"cannot open {port}: {reason(exc)}") from None
 
@@ -79,6 +83,15 @@ class SerialPort:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def exclusive_open(port: str) -> dict[str, bool]:
+    """On POSIX, a device is locked while open (pyserial's ``exclusive``), so two stations on
+    one PC cannot both talk to one board; Windows opens COM ports exclusively by itself, and
+    URLs (``socket://``) have nothing to lock."""
+    if os.name == "posix" and "://" not in port:
+        return {"exclusive": True}
+    return {}
 
 
 def reason(exc: BaseException) -> str:

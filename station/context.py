@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import sys
 from dataclasses import dataclass, field
 
 from records import Records, RecordsError
@@ -55,6 +56,7 @@ class Station:
 
     def close(self) -> None:
         if self._line_lock is not None:
+            self._abort_running("the station stopped while this attempt was running")
             self._line_lock.release()
             self._line_lock = None
         self.records.close()
@@ -63,6 +65,17 @@ class Station:
             self._log_handler.close()
             self._log_handler = None
 
+    def _abort_running(self, reason: str) -> None:
+        """The process that holds the line is ending: whatever attempt is still open will
+        never finish, so it is recorded as aborted now, not left RUNNING until the next run."""
+        try:
+            aborted = self.records.abort_open_attempts(reason)
+        except Exception as exc:  # noqa: BLE001 - closing must go on; the next run aborts them
+            log.warning("could not mark running attempts aborted: %s", exc)
+            return
+        if aborted:
+            log.warning("%d attempt(s) still running were marked aborted", aborted)
+
     def __enter__(self) -> Station:
         return self
 
@@ -70,14 +83,20 @@ class Station:
         self.close()
 
 
-def open_station(config_path: str | os.PathLike[str] | None = None) -> Station:
+def open_station(config_path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Station:
+    """Open the station named by ``config_path``.
+
+    ``read_only`` is for commands that only look: they create no file. Without a log
+    folder they do not log, and without a database they see an empty one (in memory).
+    """
     config = load_config(find_config(config_path))
-    handler = setup_logging(config)
+    handler = setup_logging(config) if not read_only or config.log_dir.is_dir() else None
     try:
-        records = Records(config.database)
+        records = Records(":memory:" if read_only and not config.database.exists() else config.database)
     except RecordsError as exc:
-        logging.getLogger().removeHandler(handler)
-        handler.close()
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
         explained = explain(exc)
         raise StationError(
             f"cannot open the station database {config.database}: {exc}",
@@ -92,12 +111,38 @@ def setup_logging(config: StationConfig) -> logging.Handler:
     Returns the handler, which :meth:`Station.close` removes again, so a process that
     opens several stations (tests, the app) never writes one station's lines into another's log.
     """
-    config.log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        config.log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StationError(f"cannot create the log folder {config.log_dir}: {exc.strerror}", code="LOG_UNWRITABLE",
+                           hint="Free disk space or fix the folder's permissions ([station] log_dir).") from None
     path = config.log_dir / "station.log"
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    try:
+        handler: logging.Handler = QuietFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    except OSError as exc:
+        raise StationError(f"cannot write the station log {path}: {exc.strerror}", code="LOG_UNWRITABLE",
+                           hint="Free disk space or fix the file's permissions ([station] log_dir).") from None
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
     return handler
+
+
+class QuietFileHandler(logging.handlers.RotatingFileHandler):
+    """The station log, which never prints a Python traceback on the operator's screen.
+
+    logging's default answer to a failing write (a full disk) is a traceback on stderr for
+    every record; this handler says it once, in one line, and goes on without its log.
+    """
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            error = sys.exc_info()[1]
+            reason = getattr(error, "strerror", None) or error
+            sys.stderr.write(f"warning: LOG_UNWRITABLE: cannot write the station log {self.baseFilename} ({reason}); "
+                             "going on without it. Free disk space.\n")

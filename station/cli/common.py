@@ -7,45 +7,57 @@ Exit codes: 0 success (every board PASS), 1 at least one board FAILed, 2 usage e
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import getpass
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from flashing.sim.faults import FaultSpecError
-from station.context import Station, open_station
 from station.errors import StationError, explain
+
+if TYPE_CHECKING:
+    from station.context import Station
 
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 EXIT_ERROR = 3
+EXIT_INTERRUPTED = 130
+
+STATION_SIDE_CODES = frozenset({"PORT_UNAVAILABLE", "PORT_BUSY", "LABEL_REQUIRED"})
+"""FAIL codes that are the station's mistake, not the board's: a command that meets one
+exits 3 (the station could not do it), not 1."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly_errors(func: F) -> F:
-    """Turn every expected error into one clear line and an exit code, never a traceback."""
+    """Turn every expected error into one clear line and an exit code, never a traceback.
+
+    A command called with ``--json`` also gets the error as JSON on stdout
+    (:func:`error_json`), so a script never reads an empty answer."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except FaultSpecError as exc:
-            fail(f"FAULT_SPEC_INVALID: {exc}",
-                 "Write faults as [N=]KIND[@STEP], e.g. 2=drop@keygen (station sim --help).", code=EXIT_USAGE)
         except KeyboardInterrupt:
             click.echo("\nstopped", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:
+            if type(exc).__name__ == "FaultSpecError":
+                fail(f"FAULT_SPEC_INVALID: {exc}",
+                     "Write faults as [N=]KIND[@STEP], e.g. 2=drop@keygen (station sim --help).", code=EXIT_USAGE)
             explained = explain(exc)
             if explained.code == "INTERNAL_ERROR":
                 logging.getLogger("station.cli").exception("unexpected error")
@@ -54,7 +66,24 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def wants_json() -> bool:
+    """Whether the running command was given ``--json``."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.params.get("as_json"))
+
+
+def error_json(code: str, message: str, hint: str | None, exit_code: int) -> dict[str, Any]:
+    """The one shape of an error on stdout for ``--json`` callers."""
+    return {"error": {"code": code, "message": message, "hint": hint, "exit_code": exit_code}}
+
+
 def fail(message: str, hint: str | None, code: int = EXIT_ERROR) -> None:
+    """Print ``error: CODE: message`` and the hint on stderr (and JSON on stdout with ``--json``), exit ``code``."""
+    if wants_json():
+        error_code, _, text = message.partition(": ")
+        if not text or not error_code.replace("_", "").isalnum() or error_code.upper() != error_code:
+            error_code, text = "ERROR", message
+        emit_json(error_json(error_code, text, hint, code))
     click.secho(f"error: {message}", fg="red", err=True)
     if hint:
         click.echo(f"  what to do: {hint}", err=True)
@@ -78,9 +107,13 @@ class Context:
         self.config_path = config_path
         self._station: Station | None = None
 
-    def station(self) -> Station:
+    def station(self, *, read_only: bool = False) -> Station:
+        """The station, opened on first use; ``read_only`` for commands that only look
+        (no database or log folder is created for them)."""
         if self._station is None:
-            self._station = open_station(self.config_path)
+            from station.context import open_station
+
+            self._station = open_station(self.config_path, read_only=read_only)
         return self._station
 
     def close(self) -> None:
@@ -133,6 +166,28 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def stopping_on_signals() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP (a service stopped, a terminal closed) stop the
+    command the way Ctrl-C does: cleanly, with running attempts recorded as aborted
+    (:meth:`Station.close`). The earlier handlers are put back on the way out."""
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, _interrupt)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 
 def prompt_passphrase() -> str:
     if not sys.stdin.isatty():
@@ -142,3 +197,29 @@ def prompt_passphrase() -> str:
             hint="Set the environment variable named by [claim] passphrase_env, or run interactively.",
         )
     return click.prompt("Claim key passphrase", hide_input=True)
+
+
+def read_secret_line(prompt: str, from_stdin: bool, *, how: str) -> str:
+    """A PIN or passphrase: the first line of standard input with ``from_stdin``, else asked
+    without echo on a terminal; without either, an error that says ``how`` to give it."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise StationError(f"{prompt} is needed and there is no terminal to ask on", code="PIN_NEEDED", hint=how)
+    return click.prompt(prompt, hide_input=True)
+
+
+def check_supervisor(records: Any, name: str, pin_stdin: bool) -> str:
+    """The supervisor ``name`` after their PIN was checked (``records.check_pin``), as the
+    app does for every override; raises ``SUPERVISOR_PIN_WRONG`` otherwise."""
+    pin = read_secret_line(f"PIN of supervisor {name}", pin_stdin,
+                           how="Pass --pin-stdin and give the supervisor's PIN on the first line of standard input.")
+    user = records.check_pin(name, pin)
+    if user is None or user.role != "supervisor":
+        raise StationError(
+            f"{name!r} is not a supervisor, or the PIN is wrong",
+            code="SUPERVISOR_PIN_WRONG",
+            hint="A supervisor gives their own name (--by NAME) and PIN; `station user add NAME --role supervisor` "
+            "sets one up.",
+        )
+    return user.name

@@ -9,7 +9,7 @@ from typing import TextIO
 import click
 
 from station.provisioning.events import AttemptFinished
-from station.provisioning.runner import LineRunner, Slot, SlotState
+from station.provisioning.runner import LineRunner, Slot, SlotChanged, SlotState
 
 BAR_WIDTH = 12
 
@@ -44,6 +44,10 @@ class LiveView:
         if isinstance(event, AttemptFinished):
             word = "PASS" if event.passed else f"FAIL {event.code}: {event.hint}"
             click.echo(f"{event.port}  {event.serial or '(no serial)'}  {word}", file=self.stream)
+        elif isinstance(event, SlotChanged) and event.slot.state == SlotState.FAIL and event.slot.attempt_id is None:
+            slot = event.slot
+            click.echo(f"{slot.port}  not tried: {slot.code}: {slot.detail}\n      what to do: {slot.hint}",
+                       file=sys.stderr)
 
     def draw(self) -> None:
         if not self.tty:

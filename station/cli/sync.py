@@ -23,6 +23,7 @@ import click
 from station.cli.common import (
     Context,
     as_dict,
+    check_supervisor,
     default_operator,
     emit_json,
     fail,
@@ -219,7 +220,7 @@ def table_create(ctx: Context, as_json: bool) -> None:
 # -- station revoke / unrevoke -----------------------------------------------------
 
 def set_status(ctx: Context, serial: str, status: str, reason: str, by: str,
-               as_json: bool) -> None:
+               as_json: bool, pin_stdin: bool = False) -> None:
     records = ctx.station().records
     unit = records.get_unit(serial)
     if unit is None:
@@ -230,6 +231,7 @@ def set_status(ctx: Context, serial: str, status: str, reason: str, by: str,
         )
     changed = unit.status != status
     if changed:
+        by = check_supervisor(records, by, pin_stdin)
         if status == "revoked":
             unit = records.revoke(serial, actor=by, reason=reason)
         else:
@@ -246,25 +248,27 @@ def set_status(ctx: Context, serial: str, status: str, reason: str, by: str,
 @click.argument("serial")
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
 @click.option("--by", default=default_operator, show_default="$STATION_OPERATOR or your login",
-              help="Who decides.")
+              help="The supervisor who decides (their PIN is asked).")
+@click.option("--pin-stdin", is_flag=True, help="Read the supervisor's PIN from the first line of standard input.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @friendly_errors
-def revoke(ctx: Context, serial: str, reason: str, by: str, as_json: bool) -> None:
+def revoke(ctx: Context, serial: str, reason: str, by: str, pin_stdin: bool, as_json: bool) -> None:
     """Revoke SERIAL: once synced, the cloud refuses to provision it."""
-    set_status(ctx, serial, "revoked", reason, by, as_json)
+    set_status(ctx, serial, "revoked", reason, by, as_json, pin_stdin)
 
 @main.command("unrevoke")
 @click.argument("serial")
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
 @click.option("--by", default=default_operator, show_default="$STATION_OPERATOR or your login",
-              help="Who decides.")
+              help="The supervisor who decides (their PIN is asked).")
+@click.option("--pin-stdin", is_flag=True, help="Read the supervisor's PIN from the first line of standard input.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @friendly_errors
-def unrevoke(ctx: Context, serial: str, reason: str, by: str, as_json: bool) -> None:
+def unrevoke(ctx: Context, serial: str, reason: str, by: str, pin_stdin: bool, as_json: bool) -> None:
     """Lift the revocation of SERIAL: once synced, the cloud allows it again."""
-    set_status(ctx, serial, "allowed", reason, by, as_json)
+    set_status(ctx, serial, "allowed", reason, by, as_json, pin_stdin)
 
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flashing.board import Board, ClaimBundle, ClaimObject
-from flashing.errors import BoardError
+from flashing.errors import BoardError, PortUnavailable
 from records import DuplicateDeviceKey, Records, RecordsError, StepTiming, Unit, utc_now_iso
 from station.allowlist_item import ItemRuleError, check_serial
 from station.config import StationConfig
@@ -144,17 +144,34 @@ class Provisioner:
                                only_common_name=config.driver == "agent")
 
     def provision(self, request: ProvisionRequest) -> ProvisionResult:
+        """Provision the board on ``request.port``.
+
+        The station's own mistakes raise :class:`StationError` before any attempt is
+        recorded, so they never count as a board's FAIL in the batch: a closed or unknown
+        batch, no label while ``require_label`` is set, a port that cannot be opened.
+        """
         batch = self._open_batch(request.batch)
+        if self.config.require_label and not request.label:
+            raise StationError("no label was scanned for this board", code="LABEL_REQUIRED",
+                               hint="Scan the board's label, then plug the board in again.")
         started = time.monotonic()
-        attempt_id = self.records.start_attempt(
-            port=request.port,
-            station_id=self.config.station_id,
-            operator=request.operator,
-            driver=self.config.driver,
-            batch=batch.id,
-            label=request.label,
-        )
-        run = _Run(request, attempt_id, batch.product)
+        try:
+            board = self._open_board(self.config, request.port)
+        except PortUnavailable as exc:
+            raise StationError(exc.message, code=exc.code, hint=exc.hint) from None
+        try:
+            attempt_id = self.records.start_attempt(
+                port=request.port,
+                station_id=self.config.station_id,
+                operator=request.operator,
+                driver=self.config.driver,
+                batch=batch.id,
+                label=request.label,
+            )
+        except BaseException:
+            board.close()
+            raise
+        run = _Run(request, attempt_id, batch.product, board=board)
         self.bus.publish(AttemptStarted(request.port, attempt_id, len(STEPS)))
         failure: StepFailed | None = None
         try:

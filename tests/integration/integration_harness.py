@@ -87,7 +87,7 @@ def run_station(
     return run
 
 
-def invoke(*args: str | os.PathLike[str], env: dict[str, str | None] | None = None) -> Result:
+def invoke(*args: str | os.PathLike[str], env: dict[str, str | None] | None = None, input: str | None = None) -> Result:
     """Run ``station ARGS`` in this process with click's runner (cwd: the current one).
 
     Whatever the command does, no exception may escape it and no traceback may be printed.
@@ -95,7 +95,7 @@ def invoke(*args: str | os.PathLike[str], env: dict[str, str | None] | None = No
     runner = CliRunner()
     merged: dict[str, str | None] = {"STATION_CONFIG": None, "STATION_OPERATOR": "tester"}
     merged.update(env or {})
-    result = runner.invoke(station_main, [str(a) for a in args], env=merged, catch_exceptions=True)
+    result = runner.invoke(station_main, [str(a) for a in args], env=merged, catch_exceptions=True, input=input)
     assert result.exception is None or isinstance(result.exception, SystemExit), (
         f"station {' '.join(map(str, args))} raised {result.exception!r}:\n{result.output}"
     )

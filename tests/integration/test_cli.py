@@ -297,11 +297,12 @@ def test_demo_refuses_a_folder_with_a_real_station_ini(station_folder):
 def test_batch_open_list_close_round_trip(station_folder, monkeypatch):
     monkeypatch.chdir(station_folder)
 
+    invoke("user", "add", "tester", "--role", "supervisor", "--pin-stdin", input="4711-pin\n")
     opened = invoke("batch", "open", "B7", "--product", "GW", "--quantity", "10")
     listed_open = invoke("batch", "list", "--json")
-    closed = invoke("batch", "close", "B7")
+    closed = invoke("batch", "close", "B7", "--pin-stdin", input="4711-pin\n")
     listed_closed = invoke("batch", "list", "--json")
-    closed_again = invoke("batch", "close", "B7")
+    closed_again = invoke("batch", "close", "B7", "--pin-stdin", input="4711-pin\n")
 
     assert opened.exit_code == 0 and "batch B7 open: GW, 10 planned" in opened.stdout
     [batch] = json.loads(listed_open.stdout)

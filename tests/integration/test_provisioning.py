@@ -326,19 +326,31 @@ def test_a_scanned_label_of_another_board_fails_before_anything_is_written(stati
     assert station.records.get_unit(sim.serial) is None
 
 
-def test_without_a_label_when_the_ini_requires_one_fails_label_required(station, boards):
+def test_without_a_label_when_the_ini_requires_one_is_refused_before_any_attempt(station, boards):
     ini_set(station.config.path, "serial", "require_label", "yes")
     config = load_config(station.config.path)
     assert config.require_label
     sim = boards(1)[0]
     provisioner = Provisioner(config, station.records, station.claim())
 
-    result = provision(station, sim, provisioner=provisioner)
+    with pytest.raises(StationError) as refused:
+        provision(station, sim, provisioner=provisioner)
 
-    assert result.code == "LABEL_REQUIRED"
-    assert result.hint
-    assert Command.WRITE_BEGIN not in sim.requests_seen
+    assert refused.value.code == "LABEL_REQUIRED"
+    assert refused.value.hint
+    assert sim.requests_seen == []
+    assert station.records.attempts() == []
     assert station.records.get_unit(sim.serial) is None
+
+
+def test_a_port_that_cannot_be_opened_is_refused_without_an_attempt_in_the_batch(station):
+    provisioner = make_provisioner(station)
+
+    with pytest.raises(StationError) as refused:
+        provisioner.provision(ProvisionRequest(port="/dev/no-such-port", operator="tester", batch="B1"))
+
+    assert refused.value.code == "PORT_UNAVAILABLE"
+    assert station.records.attempts() == []
 
 
 # -- re-provisioning ---------------------------------------------------------------------
