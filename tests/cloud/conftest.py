@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from cloud_rows import CLAIM_CERT, StationKey, pop_signature, row_item
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -31,7 +32,6 @@ from cryptography.x509.oid import NameOID
 from cloud.package import build_lambda_zip
 from station.allowlist_item import create_allowlist_table, create_stations_table
 from station.sync.local_server import LocalDynamo
-from cloud_rows import CLAIM_CERT, StationKey, pop_signature, row_item
 
 ENDPOINT_ENV = "STATION_TEST_DYNAMODB_ENDPOINT"
 

@@ -444,7 +444,7 @@ class _LosingProxy:
     UpdateItem, which now fails its condition against our own write.
     """
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, strip_item: bool = False) -> None:
         import http.client
         import http.server
         from urllib.parse import urlsplit
@@ -452,6 +452,7 @@ class _LosingProxy:
         target = urlsplit(upstream)
         proxy = self
         self.dropped = 0
+        self.stripped = 0
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -471,6 +472,12 @@ class _LosingProxy:
                     proxy.dropped += 1
                     self.close_connection = True
                     return  # the write happened; the answer is lost
+                if strip_item and b"ConditionalCheckFailed" in payload:
+                    # An endpoint that does not return the item with a failed condition.
+                    answer = json.loads(payload)
+                    if answer.pop("Item", None) is not None:
+                        proxy.stripped += 1
+                    payload = json.dumps(answer).encode()
                 self.send_response(upstream_response.status)
                 for key, value in upstream_response.getheaders():
                     if key.lower() not in {"connection", "transfer-encoding", "content-length"}:
