@@ -655,6 +655,24 @@ def _not_found(c: Checker) -> str:
     raise RuleSkipped("every object is already stored on this board")
 
 
+@rule("commit.incomplete", "4.1", "COMMIT while an object is missing is BAD_STATE")
+def _commit_incomplete(c: Checker) -> str:
+    missing = [obj for obj in ObjectId if c.request(Command.READ_DIGEST, bytes([obj])).error == "NOT_FOUND"]
+    if not missing:
+        raise RuleSkipped("every object is already stored on this board")
+    c.error(c.request(Command.COMMIT), "BAD_STATE", f"COMMIT without {missing[0].name}")
+    return f"{', '.join(obj.name for obj in missing)} missing"
+
+
+@rule("get_csr.no-key", "4.1", "GET_CSR before any KEYGEN is BAD_STATE")
+def _csr_no_key(c: Checker) -> str:
+    reply = c.request(Command.GET_CSR, pack_str8("CONFORMANCE-0"))
+    if reply.error is None:
+        raise RuleSkipped("the board already holds a device key from an earlier KEYGEN")
+    c.error(reply, "BAD_STATE", "GET_CSR without a device key")
+    return ""
+
+
 @rule("storage.max-objects", "2.2", "all three objects at 16384 bytes are stored together")
 def _max_objects(c: Checker) -> str:
     for obj in ObjectId:
@@ -750,6 +768,8 @@ def _unknown(c: Checker) -> str:
 def _layout(c: Checker) -> str:
     c.error(c.request(Command.READ_SERIAL, b"\x00"), "BAD_REQUEST", "READ_SERIAL with a payload")
     c.error(c.request(Command.READ_DIGEST, b""), "BAD_REQUEST", "READ_DIGEST without a payload")
+    c.error(c.request(Command.KEYGEN, b"\x01\x01", long=True), "BAD_REQUEST", "a 2-byte KEYGEN")
+    c.error(c.request(Command.COMMIT, b"\x00"), "BAD_REQUEST", "COMMIT with a payload")
     c.error(c.request(Command.HELLO, b"\x01"), "BAD_REQUEST", "a 1-byte HELLO")
     c.open_session()
     return ""
