@@ -6,6 +6,7 @@ Relative paths are resolved against the folder that holds the ini file.
 
 from __future__ import annotations
 
+import codecs
 import configparser
 import os
 import re
@@ -26,6 +27,32 @@ DEFAULT_CONFIG_NAME = "station.ini"
 DRIVERS = ("agent", "nrf91")
 KEY_TYPES = ("ec-p256", "ec-p384", "rsa")
 SLOT_NAME = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,15}")
+
+ANY_KEY = None
+"""In :data:`KNOWN_KEYS`: a section whose keys are names (``[slots]``) or are checked by
+the section's own reader (``[greengrass]``, ``[labels]``)."""
+
+KNOWN_KEYS: dict[str, frozenset[str] | None] = {
+    "station": frozenset({"id", "database", "log_dir", "driver", "demo", "signing_key", "signing_passphrase_env"}),
+    "serial": frozenset({"pattern", "require_label"}),
+    "claim": frozenset({"certificate", "private_key", "root_ca", "passphrase_env"}),
+    "csr": frozenset({"key_types", "min_rsa_bits"}),
+    "ports": frozenset({"ports", "baud", "usb_filters"}),
+    "timeouts": frozenset({"answer_seconds", "retries", "keygen_seconds", "step_retries", "step_seconds"}),
+    "cloud": frozenset({"table", "region", "profile", "endpoint_url", "stations_table"}),
+    "sync": frozenset({"interval_seconds"}),
+    "nrf91": frozenset({"serial_source", "claim_sec_tag", "device_sec_tag", "csr_subject", "max_command",
+                        "answer_seconds", "cfun_seconds"}),
+    "slots": ANY_KEY,
+    "greengrass": ANY_KEY,
+    "labels": ANY_KEY,
+}
+"""Every section and key station.ini may hold. Anything else is refused with the nearest
+valid name (a mistyped ``drvier`` would otherwise be ignored and the default driver used).
+A new section is declared here, with its keys or :data:`ANY_KEY` if its own reader checks them."""
+
+_SECRET_WORDS = ("secret", "access_key", "session_token")
+"""Keys left to the sync's own check (CONFIG_SECRET_IN_INI), which says to rotate them."""
 
 
 @dataclass(frozen=True)
@@ -119,14 +146,57 @@ def load_config(path: str | os.PathLike[str]) -> StationConfig:
     path = Path(path).resolve()
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
     try:
-        with open(path, encoding="utf-8") as handle:
-            parser.read_file(handle)
+        parser.read_string(read_ini_text(path), source=str(path))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist", code="CONFIG_MISSING") from None
-    except (configparser.Error, UnicodeDecodeError) as exc:
+    except configparser.Error as exc:
         first_line = str(exc).splitlines()[0]
         raise ConfigError(f"{path} is not a valid ini file: {first_line}", code="CONFIG_UNREADABLE") from None
+    check_known(parser, path)
     return _Reader(parser, path).config()
+
+
+def read_ini_text(path: Path) -> str:
+    """The file as text: UTF-8, with or without the byte order mark Windows Notepad writes;
+    a byte that is not UTF-8 is reported with its line."""
+    data = path.read_bytes()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path} line {line} is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+            code="CONFIG_UNREADABLE",
+            hint="Save the file as UTF-8 (in Notepad: Save as, Encoding UTF-8).",
+        ) from None
+
+
+def check_known(parser: configparser.ConfigParser, path: Path) -> None:
+    """Refuse a section or key that :data:`KNOWN_KEYS` does not declare, naming the nearest valid one."""
+    for section in parser.sections():
+        if section not in KNOWN_KEYS:
+            raise ConfigError(f"[{section}] in {path} is not a section station.ini knows{_did_you_mean(section, KNOWN_KEYS)}",
+                              code="CONFIG_UNKNOWN_KEY", hint=_UNKNOWN_HINT)
+        keys = KNOWN_KEYS[section]
+        if keys is ANY_KEY:
+            continue
+        for key in parser.options(section):
+            if key in keys or key in parser.defaults() or any(word in key for word in _SECRET_WORDS):
+                continue
+            raise ConfigError(f"[{section}] {key} in {path} is not a key of [{section}]{_did_you_mean(key, keys)}",
+                              code="CONFIG_UNKNOWN_KEY", hint=_UNKNOWN_HINT)
+
+
+_UNKNOWN_HINT = "Correct the name (station.ini next to the station's README documents every key), or delete the line."
+
+
+def _did_you_mean(name: str, valid: object) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(valid), n=1, cutoff=0.6)  # type: ignore[arg-type]
+    return f": did you mean `{close[0]}`?" if close else ""
 
 
 class _Reader:
