@@ -80,6 +80,11 @@ class Board(abc.ABC):
     def commit(self) -> None:
         """Tell the board provisioning is complete."""
 
+    def permit_reprovision(self) -> None:
+        """A supervisor allowed this board to be provisioned again: what an earlier PASS left
+        on it may be replaced. Drivers whose writes always replace need do nothing."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the port. Safe to call twice."""

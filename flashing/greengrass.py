@@ -372,6 +372,10 @@ class GreengrassBoard(Board):
         self._wrote_claim = False
         self._made_key = False
 
+    def permit_reprovision(self) -> None:
+        """Earlier claim files, device key and marker are renamed aside, never deleted."""
+        self.allow_replace = True
+
     @classmethod
     def open(
         cls,

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flashing.greengrass import GreengrassSettings
 from flashing.nrf91 import (
     DEFAULT_CLAIM_SEC_TAG,
     DEFAULT_DEVICE_SEC_TAG,
@@ -24,7 +25,7 @@ from station.errors import ConfigError
 
 CONFIG_ENV = "STATION_CONFIG"
 DEFAULT_CONFIG_NAME = "station.ini"
-DRIVERS = ("agent", "nrf91")
+DRIVERS = ("agent", "nrf91", "greengrass")
 KEY_TYPES = ("ec-p256", "ec-p384", "rsa")
 SLOT_NAME = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,15}")
 
@@ -107,6 +108,8 @@ class StationConfig:
     sync_interval_seconds: float = 300.0
     demo: bool = False
     nrf91: Nrf91Settings = field(default_factory=Nrf91Settings)
+    greengrass: GreengrassSettings | None = None
+    """``[greengrass]``: how to provision a Linux gateway over its console (docs/greengrass.md)."""
     signing_key: Path = Path("station-signing-key.pem")
     signing_passphrase_env: str | None = None
     slots: tuple[tuple[str, str], ...] = ()
@@ -245,6 +248,7 @@ class _Reader:
             sync_interval_seconds=self.number("sync", "interval_seconds", 300.0, minimum=5.0),
             demo=self.boolean("station", "demo", False),
             nrf91=self.nrf91(),
+            greengrass=self.greengrass(),
             signing_key=self.file("station", "signing_key", "station-signing-key.pem"),
             signing_passphrase_env=self.text("station", "signing_passphrase_env", "") or None,
             slots=self.slots(),
@@ -271,6 +275,20 @@ class _Reader:
         if slots and ports and ports.lower() != "auto":
             raise self.fail("ports", "ports", "and [slots] both name ports: keep [slots] and set ports = auto")
         return tuple(slots)
+
+    def greengrass(self) -> GreengrassSettings | None:
+        """``[greengrass]``, validated by the driver's settings object; required with that driver."""
+        if not self.parser.has_section("greengrass"):
+            if self.text("station", "driver", "agent") == "greengrass":
+                raise self.fail("station", "driver", "greengrass needs a [greengrass] section "
+                                "(see docs/greengrass.md)")
+            return None
+        values = {k: v for k, v in self.parser.items("greengrass", raw=True)
+                  if k not in self.parser.defaults()}
+        try:
+            return GreengrassSettings.from_mapping(values)
+        except ValueError as exc:
+            raise ConfigError(f"[greengrass] in {self.path}: {exc}") from None
 
     def nrf91(self) -> Nrf91Settings:
         """``[nrf91]`` as the driver's own settings object, which validates them once."""

@@ -20,7 +20,7 @@ from station.cli.common import friendly_errors, main
 @click.option("--baud", default=115200, show_default=True, type=click.IntRange(0))
 @click.option("--keygen-ms", default=200.0, show_default=True, type=click.FloatRange(0))
 @click.option("--endpoint-url", help="Sync to this DynamoDB-compatible endpoint instead of a local one.")
-@click.option("--driver", type=click.Choice(["agent", "nrf91"]), default="agent", show_default=True,
+@click.option("--driver", type=click.Choice(["agent", "nrf91", "greengrass"]), default="agent", show_default=True,
               help="Which kind of simulated board: our firmware agent, or Nordic nRF91 modems over AT commands.")
 @click.option("--json", "as_json", is_flag=True)
 @friendly_errors
@@ -45,7 +45,7 @@ def demo(boards: int, folder: str, faults: tuple[str, ...], baud: int, keygen_ms
 @click.option("--serial-prefix", default="SIM", show_default=True)
 @click.option("--first", "first_number", default=1, show_default=True, type=click.IntRange(0))
 @click.option("--tcp", is_flag=True, help="Listen on loopback TCP (socket:// URLs) instead of pseudo-terminals.")
-@click.option("--driver", type=click.Choice(["agent", "nrf91"]), default="agent", show_default=True)
+@click.option("--driver", type=click.Choice(["agent", "nrf91", "greengrass"]), default="agent", show_default=True)
 @friendly_errors
 def sim(boards: int, baud: int, keygen_ms: float, faults: tuple[str, ...], serial_prefix: str,
         first_number: int, tcp: bool, driver: str) -> None:
@@ -60,6 +60,14 @@ def sim(boards: int, baud: int, keygen_ms: float, faults: tuple[str, ...], seria
             boards, serial_prefix=serial_prefix, first_number=first_number, baud=baud or None,
             keygen_ms=keygen_ms, faults=fault_map, transport=transport,
         )
+    elif driver == "greengrass":
+        from station.demo.line import GATEWAY_DEMO_PASSWORD, demo_gateway_settings
+
+        started = start_simulated(  # type: ignore[assignment]
+            driver, boards, first_number=first_number, baud=baud or None, faults=fault_map,
+            transport=transport, greengrass=demo_gateway_settings(), password=GATEWAY_DEMO_PASSWORD,
+        )
+        click.echo(f"The gateways' factory account: root, password {GATEWAY_DEMO_PASSWORD!r}.")
     else:
         started = start_simulated(  # type: ignore[assignment]
             driver, boards, first_number=first_number, baud=baud or None, keygen_ms=keygen_ms,

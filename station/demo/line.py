@@ -6,7 +6,9 @@ demo claim material) so every other command can be tried there afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import secrets
 import socket
@@ -16,9 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from flashing.greengrass import GreengrassSettings
 from flashing.sim import check_fault, start_simulated
+from flashing.sim.greengrass_board import DEFAULT_PASSWORD
 from station import render
-from station.config import DEFAULT_CONFIG_NAME, CloudConfig, StationConfig, load_config
+from station.config import DEFAULT_CONFIG_NAME, CloudConfig, StationConfig, find_config, load_config
 from station.context import Station, open_station
 from station.demo.material import make_demo_claim_material
 from station.demo.trust_check import TrustCase, check_trust_chain, hook_environment
@@ -31,7 +35,25 @@ from station.sync.engine import SyncReport, run_station_sync
 from station.sync.signing import create_signing_key
 
 DEMO_PRODUCT = "DEMO-GW"
-DEFAULT_DEMO_FAULTS = ("2=wrong-cn",)
+DEFAULT_DEMO_FAULTS = {"agent": ("2=wrong-cn",), "nrf91": ("2=wrong-cn",), "greengrass": ("2=read-only-fs",)}
+"""Board 2 of a demo line shows a FAIL the station catches."""
+
+GATEWAY_DEMO_PASSWORD = DEFAULT_PASSWORD
+
+
+def demo_gateway_settings(config_path: str | None = None) -> GreengrassSettings:
+    """The ``[greengrass]`` of the station.ini at hand, else the demo's own section: what
+    simulated gateways are laid out by (their paths and serial source)."""
+    with contextlib.suppress(StationError):
+        config = load_config(find_config(config_path))
+        if config.greengrass is not None:
+            return config.greengrass
+    section = DEMO_INI.split("[greengrass]", 1)[1]
+    values = dict(
+        (key.strip(), value.strip()) for key, _, value in
+        (line.partition("=") for line in section.splitlines() if "=" in line and not line.startswith(";"))
+    )
+    return GreengrassSettings.from_mapping(values)
 DEMO_ENDPOINT = "http://127.0.0.1:8765"
 RECOVERED_FAULT_KINDS = frozenset({"corrupt-once"})
 """Faults the protocol recovers from: a board that has only these is expected to PASS."""
@@ -50,8 +72,9 @@ demo = yes
 signing_key = station-signing-key.pem
 
 [serial]
-; simulated agent boards are numbered SIM000001, SIM000002, ...; simulated nRF91 modems by IMEI
-pattern = SIM[0-9]{{6}}|[0-9]{{15}}
+; simulated agent boards are numbered SIM000001, SIM000002, ...; simulated nRF91 modems by IMEI;
+; simulated gateways GW000001, ...
+pattern = SIM[0-9]{{6}}|[0-9]{{15}}|GW[0-9]{{6}}
 
 [claim]
 certificate = {cert}
@@ -75,6 +98,18 @@ endpoint_url = {endpoint}
 [timeouts]
 answer_seconds = 1.0
 retries = 3
+
+[greengrass]
+; Only with [station] driver = greengrass (Linux gateways over their console; docs/greengrass.md).
+; The simulated gateways' factory account password is in STATION_GATEWAY_PASSWORD ("factory").
+aws_region = us-east-1
+iot_data_endpoint = demo-ats.iot.us-east-1.amazonaws.com
+iot_credential_endpoint = demo.credentials.iot.us-east-1.amazonaws.com
+iot_role_alias = GreengrassCoreTokenExchangeRoleAlias
+provisioning_template = StationFleet
+user = root
+password_env = STATION_GATEWAY_PASSWORD
+serial_source = devicetree
 """
 
 
@@ -185,7 +220,7 @@ def run_demo(
     came out as the trust chain requires.
     """
     folder = Path(folder).resolve()
-    default_faults = DEFAULT_DEMO_FAULTS if boards >= 2 else ()  # the default fault is board 2's
+    default_faults = DEFAULT_DEMO_FAULTS[driver] if boards >= 2 else ()  # the default fault is board 2's
     fault_map = parse_board_faults(faults or default_faults, boards, driver)
     ini = prepare_folder(folder, endpoint_url=endpoint_url)
     say = (lambda text: None) if as_json else echo
@@ -196,7 +231,8 @@ def run_demo(
         station.records.open_batch(batch_id, DEMO_PRODUCT, 100, "demo")
         say(f"Demo station in {folder}")
         say(f"  claim certificate: {claim.subject} (sha256 {claim.cert_sha256[:16]}…)")
-        kind = "nRF91 modem(s)" if driver == "nrf91" else "board(s) with the station agent"
+        kind = {"nrf91": "nRF91 modem(s)", "greengrass": "Linux gateway(s) on their console"}.get(
+            driver, "board(s) with the station agent")
         say(f"  batch {batch_id}; {boards} simulated {kind} at {baud} baud, "
             f"key generation {keygen_ms:.0f} ms; faults: "
             + (", ".join(f"board {i + 1}: {'+'.join(f)}" for i, f in sorted(fault_map.items())) or "none"))
@@ -239,8 +275,13 @@ def _provision(
 ) -> tuple[list[ProvisionResult], dict[str | None, object]]:
     """Provision the simulated boards in parallel; return the results and each board's key."""
     first_number = len(station.records.attempts()) + 1
+    gateways = {}
+    if driver == "greengrass":
+        os.environ.setdefault(station.config.greengrass.password_env, GATEWAY_DEMO_PASSWORD)
+        gateways = {"greengrass": station.config.greengrass, "password": GATEWAY_DEMO_PASSWORD}
     sims = start_simulated(
-        driver, boards, first_number=first_number, baud=baud or None, keygen_ms=keygen_ms, faults=fault_map
+        driver, boards, first_number=first_number, baud=baud or None, keygen_ms=keygen_ms, faults=fault_map,
+        **gateways,
     )
     try:
         config = replace(station.config, driver=driver)

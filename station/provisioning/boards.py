@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
+import os
+import sys
+from collections.abc import Callable
+
 from flashing.agent import AgentBoard, AgentTimeouts
 from flashing.board import Board
+from flashing.greengrass import GreengrassBoard, GreengrassSettings
 from flashing.nrf91 import Nrf91Board
 from flashing.protocol import MAX_OBJECT_SIZE
 from station.config import StationConfig
@@ -22,7 +28,31 @@ def open_board(config: StationConfig, port: str) -> Board:
         )
     if config.driver == "nrf91":
         return Nrf91Board.open(port, baudrate=config.baud, settings=config.nrf91)
+    if config.driver == "greengrass" and config.greengrass is not None:
+        return GreengrassBoard.open(port, config.greengrass, baudrate=config.baud,
+                                    password=gateway_password(config.greengrass))
     raise ConfigError(f"driver {config.driver!r} is not available in this version", code="DRIVER_UNAVAILABLE")
+
+
+_PASSWORDS: dict[str, str] = {}
+
+
+def gateway_password(settings: GreengrassSettings) -> Callable[[], str | None]:
+    """The factory account's password: the environment variable ``password_env`` names, else
+    asked once per process on the terminal (never from station.ini, never logged)."""
+
+    def ask() -> str | None:
+        value = os.environ.get(settings.password_env)
+        if value:
+            return value
+        if settings.password_env not in _PASSWORDS:
+            if not sys.stdin or not sys.stdin.isatty():
+                return None
+            _PASSWORDS[settings.password_env] = getpass.getpass(
+                f"Password of the gateways' {settings.user} account: ")
+        return _PASSWORDS[settings.password_env]
+
+    return ask
 
 
 # The longest AT%CMNG write command around a PEM: AT%CMNG=0,<tag>,<type>,"<pem>" and CR LF.
