@@ -768,7 +768,6 @@ def _unknown(c: Checker) -> str:
 def _layout(c: Checker) -> str:
     c.error(c.request(Command.READ_SERIAL, b"\x00"), "BAD_REQUEST", "READ_SERIAL with a payload")
     c.error(c.request(Command.READ_DIGEST, b""), "BAD_REQUEST", "READ_DIGEST without a payload")
-    c.error(c.request(Command.KEYGEN, b"\x01\x01", long=True), "BAD_REQUEST", "a 2-byte KEYGEN")
     c.error(c.request(Command.COMMIT, b"\x00"), "BAD_REQUEST", "COMMIT with a payload")
     c.error(c.request(Command.HELLO, b"\x01"), "BAD_REQUEST", "a 1-byte HELLO")
     c.open_session()
@@ -828,9 +827,10 @@ def _keygen_replay(c: Checker) -> str:
     return ""
 
 
-@rule("keygen.unsupported-type", "4.1", "KEYGEN of an unknown key type is UNSUPPORTED")
+@rule("keygen.unsupported-type", "4.1", "KEYGEN of an unknown key type is UNSUPPORTED, a malformed one BAD_REQUEST")
 def _keygen_type(c: Checker) -> str:
     c.error(c.request(Command.KEYGEN, b"\x02", long=True), "UNSUPPORTED", "KEYGEN key type 0x02")
+    c.error(c.request(Command.KEYGEN, b"\x01\x01", long=True), "BAD_REQUEST", "a 2-byte KEYGEN")
     return ""
 
 

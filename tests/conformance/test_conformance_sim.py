@@ -92,7 +92,7 @@ FAULT_RULE = {
     "drop@hello": "hello.answer",
     "drop@keygen": "keygen.public-key",
     "refuse@write_end": "duplicate.not-reexecuted",
-    "refuse@commit": "commit.accepted",
+    "refuse@commit": "commit.incomplete",
     "corrupt-once@get_csr": "framing.board-frames-valid",
     "corrupt@keygen": "keygen.public-key",
     "slow@commit": "timing.answer-within-500ms",
