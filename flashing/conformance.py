@@ -1035,6 +1035,22 @@ def _stdout() -> TextIO:
     return sys.stdout
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m flashing.conformance --port P``: the checker without the station's CLI."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m flashing.conformance", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", required=True, help="serial port of the board (/dev/ttyACM0, COM7, socket://...)")
+    parser.add_argument("--baud", type=int, default=115200, help="the board's baud rate (default 115200)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON (for CI)")
+    parser.add_argument("--no-commit", action="store_true", help="do not send COMMIT (skips the COMMIT rules)")
+    args = parser.parse_args(argv)
+    return conformance_command(args.port, baudrate=args.baud, as_json=args.json, commit=not args.no_commit)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
 __all__ = [
     "EXIT_FAIL",
     "EXIT_PASS",

@@ -163,3 +163,13 @@ def test_the_command_exits_1_and_names_the_rule_when_a_board_breaks_one(sim):
     assert conformance_command(sim("reuse-key").port, as_json=True, out=out) == EXIT_FAIL
     document = json.loads(out.getvalue())
     assert [r["name"] for r in document["rules"] if r["status"] == "FAIL"] == ["keygen.fresh-key"]
+
+
+def test_python_m_flashing_conformance_runs_the_checker_without_the_station(sim, capsys):
+    from flashing.conformance import main
+
+    assert main(["--port", sim().port, "--no-commit"]) == EXIT_PASS
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("CONFORMS: ")
+    assert main(["--port", "/dev/does-not-exist-0", "--json"]) == EXIT_PORT
+    assert json.loads(capsys.readouterr().out)["error"] == "PORT_UNAVAILABLE"
