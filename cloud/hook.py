@@ -49,6 +49,7 @@ from .sigverify import PublicKey, VerifyError, load_public_key, verify
 
 __all__ = [
     "BATCH_RULE",
+    "CLAIM_CLIENT_PREFIX",
     "DEVICE_KEY_INDEX",
     "DEVICE_SIGNATURE_PARAMETER",
     "POP_PREFIX",
@@ -93,6 +94,10 @@ ROW_PREFIX = b"station-row/1\n"
 POP_PREFIX = b"device-pop/1\n"
 DEVICE_SIGNATURE_PARAMETER = "DeviceSignature"
 DEVICE_KEY_INDEX = "device-key-index"
+CLAIM_CLIENT_PREFIX = "provision-"
+"""MQTT client IDs of this prefix belong to the claim certificate (the claim policy allows
+no other); no thing may be named with it, so a claim connection can never take over a
+provisioned device's session."""
 STATION_ACTIVE = "active"
 
 MAX_FIELD_CHARS = 64 * 1024
@@ -300,8 +305,11 @@ def parse_event(event: Any, settings: HookSettings, log: dict[str, Any] | None =
     log["serial"] = serial
     cert_id, pem, spki = _certificate(event, params)
     log["certificateId"] = cert_id
-    if len(settings.thing_name_prefix + serial) > 128:
+    thing_name = settings.thing_name_prefix + serial
+    if len(thing_name) > 128:
         raise _Deny("THING_NAME_TOO_LONG")
+    if thing_name.lower().startswith(CLAIM_CLIENT_PREFIX):
+        raise _Deny("THING_NAME_RESERVED")
     return HookRequest(
         serial=serial,
         certificate_id=cert_id,
