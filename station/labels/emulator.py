@@ -200,9 +200,9 @@ class PrinterEmulator:
         ).encode("ascii")
 
     def _handle(self, client: socket.socket) -> None:
-        client.settimeout(30)
         buffer = b""
         try:
+            client.settimeout(30)
             while self._running:
                 hs, start = buffer.find(_HS), buffer.find(_START)
                 if hs >= 0 and (start < 0 or hs < start):
@@ -244,11 +244,11 @@ class PrinterEmulator:
             job_id = None
         with self._lock:
             job = ReceivedJob(len(self._jobs) + 1, data, time.time(), job_id, outcome == "printed", outcome)
+            if self.out_dir is not None and job.printed:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                (self.out_dir / f"{job.number:04d}-{job_id or 'no-id'}.zpl").write_bytes(data)
             self._jobs.append(job)
             self._lock.notify_all()
-        if self.out_dir is not None and job.printed:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / f"{job.number:04d}-{job_id or 'no-id'}.zpl").write_bytes(data)
         if self.on_job is not None:
             self.on_job(job)
 
