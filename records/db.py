@@ -483,6 +483,60 @@ class Records:
         rows = self._rows(sql, [*params, _sql_limit(limit), offset])
         return [_unit_from_row(row) for row in rows]
 
+    def iter_units(
+        self,
+        *,
+        batch: str | None = None,
+        status: str | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+        page: int = 2000,
+    ) -> Iterator[Unit]:
+        """The rows of :meth:`units`, in the same order, read ``page`` at a time: memory
+        stays flat however many units there are, and the lock is held for one page only
+        (keyset paging on the ordering index, so each page costs the same)."""
+        _require_status(status)
+        pattern = None if not search else "%" + _escape_like(search) + "%"
+        left = _sql_limit(limit)
+        after: tuple[str, str] | None = None
+        while left != 0:
+            size = page if left < 0 else min(page, left)
+            sql, params = _filtered(
+                "SELECT * FROM units",
+                ("batch = ?", batch),
+                ("status = ?", status),
+                ("serial LIKE ? ESCAPE '\\'", pattern),
+                ("(last_pass_at, serial) < (?, ?)", None if after is None else after[0]),
+                tail=" ORDER BY last_pass_at DESC, serial DESC LIMIT ?",
+            )
+            if after is not None:
+                params = [*params, after[1]]
+            rows = self._rows(sql, [*params, size])
+            for row in rows:
+                yield _unit_from_row(row)
+            if len(rows) < size:
+                return
+            after = (rows[-1]["last_pass_at"], rows[-1]["serial"])
+            left = left - len(rows) if left > 0 else left
+
+    def unit_widths(
+        self, *, batch: str | None = None, status: str | None = None, search: str | None = None
+    ) -> dict[str, int]:
+        """The longest value of each text column of the units :meth:`iter_units` would give
+        (``count``: how many), so a table can be printed while it streams."""
+        _require_status(status)
+        pattern = None if not search else "%" + _escape_like(search) + "%"
+        sql, params = _filtered(
+            "SELECT COUNT(*) AS count, MAX(LENGTH(serial)) AS serial, MAX(LENGTH(batch)) AS batch, "
+            "MAX(LENGTH(status)) AS status, MAX(LENGTH(last_pass_at)) AS last_pass_at, "
+            "MAX(LENGTH(operator)) AS operator, MAX(synced_rev < rev) AS pending FROM units",
+            ("batch = ?", batch),
+            ("status = ?", status),
+            ("serial LIKE ? ESCAPE '\\'", pattern),
+        )
+        row = self._rows(sql, params)[0]
+        return {key: int(value or 0) for key, value in row.items()}
+
     def count_units(self, *, batch: str | None = None, status: str | None = None) -> int:
         _require_status(status)
         sql, params = _filtered(

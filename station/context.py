@@ -7,12 +7,15 @@ import logging.handlers
 import os
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from records import Records, RecordsError
 from station.config import StationConfig, find_config, load_config
 from station.errors import StationError, explain
 from station.locks import FileLock, lock_path
-from station.provisioning.claim import ClaimCredentials, load_claim_credentials
+
+if TYPE_CHECKING:
+    from station.provisioning.claim import ClaimCredentials
 
 log = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
@@ -29,6 +32,8 @@ class Station:
     def claim(self, prompt: object = None) -> ClaimCredentials:
         """The claim credentials, loaded and checked on first use."""
         if self._claim is None:
+            from station.provisioning.claim import load_claim_credentials
+
             files = self.config.claim
             self._claim = load_claim_credentials(
                 files.certificate,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 import click
 
@@ -10,29 +12,61 @@ from station import render
 from station.cli.common import Context, as_dict, emit_json, friendly_errors, main, pass_ctx
 from station.errors import StationError
 
+UNIT_HEADERS = ("serial", "batch", "status", "device key sha256", "last PASS", "operator", "synced")
+
+
+def unit_cells(u: Any) -> tuple[str, ...]:
+    return (u.serial, u.batch, u.status, u.device_key_sha256[:16] + "…", u.last_pass_at, u.operator or "",
+            "yes" if u.synced_rev >= u.rev else "pending")
+
 
 @main.command()
 @click.option("--batch")
 @click.option("--status", type=click.Choice(["allowed", "revoked"]))
 @click.option("--search", help="Part of a serial number.")
 @click.option("--limit", type=click.IntRange(1), default=None)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of units (written as it is read).")
+@click.option("--json-lines", "json_lines", is_flag=True, help="One JSON object per unit and line (NDJSON).")
 @pass_ctx
 @friendly_errors
-def units(ctx: Context, batch: str | None, status: str | None, search: str | None, limit: int | None, as_json: bool) -> None:
-    """List the allow-list (provisioned units)."""
-    rows = ctx.station().records.units(batch=batch, status=status, search=search, limit=limit)
-    if as_json:
-        emit_json([as_dict(u) for u in rows])
+def units(ctx: Context, batch: str | None, status: str | None, search: str | None, limit: int | None,
+          as_json: bool, json_lines: bool) -> None:
+    """List the allow-list (provisioned units), streamed: memory stays flat for a million units."""
+    records = ctx.station(read_only=True).records
+    rows = records.iter_units(batch=batch, status=status, search=search, limit=limit)
+    out = click.get_text_stream("stdout")
+    if json_lines:
+        for unit in rows:
+            out.write(json.dumps(as_dict(unit), sort_keys=True, default=str) + "\n")
         return
-    if not rows:
+    if as_json:
+        stream_json_array((as_dict(u) for u in rows), out)
+        return
+    widths = records.unit_widths(batch=batch, status=status, search=search)
+    if not widths["count"]:
         click.echo("no units" + (f" in batch {batch}" if batch else ""))
         return
-    click.echo(render.table(
-        ["serial", "batch", "status", "device key sha256", "last PASS", "operator", "synced"],
-        [(u.serial, u.batch, u.status, u.device_key_sha256[:16] + "…", u.last_pass_at, u.operator,
-          "yes" if u.synced_rev >= u.rev else "pending") for u in rows],
-    ))
+    column = [widths["serial"], widths["batch"], widths["status"], 17, widths["last_pass_at"], widths["operator"],
+              7 if widths["pending"] else 3]
+    column = [max(w, len(h)) for w, h in zip(column, UNIT_HEADERS, strict=True)]
+    out.write(table_row(UNIT_HEADERS, column) + "\n" + "  ".join("-" * w for w in column) + "\n")
+    for unit in rows:
+        out.write(table_row(unit_cells(unit), column) + "\n")
+
+
+def table_row(values: tuple[str, ...], widths: list[int]) -> str:
+    """One line of ``render.table`` with known column widths (a table printed as it streams)."""
+    return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+
+def stream_json_array(items: Iterator[Any], out: TextIO) -> None:
+    """What ``emit_json(list(items))`` prints, byte for byte, written item by item."""
+    first = True
+    for item in items:
+        body = json.dumps(item, indent=2, sort_keys=True, default=str).replace("\n", "\n  ")
+        out.write(("[\n  " if first else ",\n  ") + body)
+        first = False
+    out.write("[]\n" if first else "\n]\n")
 
 
 @main.command()
@@ -42,7 +76,7 @@ def units(ctx: Context, batch: str | None, status: str | None, search: str | Non
 @friendly_errors
 def show(ctx: Context, serial: str, as_json: bool) -> None:
     """Everything known about one serial: its unit, attempts and audit entries."""
-    records = ctx.station().records
+    records = ctx.station(read_only=True).records
     unit = records.get_unit(serial)
     attempts = records.attempts(serial=serial)
     audit = records.audit_entries(subject=serial)

@@ -17,18 +17,21 @@ import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from station import render
 from station.cli.common import friendly_errors, main
-from station.config import CloudConfig
 from station.errors import ConfigError
-from station.reports.data import BatchReport, ReportError, SerialTrace, build_report, build_trace
-from station.reports.formats import FORMATS, duration_ms, render_trace_json, report_filename
-from station.reports.formats import render as render_report
 
+if TYPE_CHECKING:
+    from station.config import CloudConfig
+    from station.reports.data import BatchReport, SerialTrace
+
+FORMATS = ("html", "csv", "json", "pdf")
+"""``station.reports.formats.FORMATS``, repeated so that ``station --help`` need not import
+the report machinery (a test keeps the two equal)."""
 TO_STDOUT = ("csv", "json")
 """Formats written to standard output when no ``-o`` is given."""
 
@@ -69,6 +72,10 @@ def report_command(
     With --source cloud and --table, no station.ini is needed (QA away from the line)."""
 
     def run() -> None:
+        from station.reports.data import ReportError, build_report
+        from station.reports.formats import render as render_report
+        from station.reports.formats import report_filename
+
         if source == "cloud":
             from station.reports.cloud_source import cloud_report_for_station
 
@@ -84,7 +91,7 @@ def report_command(
                     code="REPORT_OPTION_INVALID",
                     hint="Add --source cloud, or leave those options out.",
                 )
-            station = obj.station()
+            station = obj.station(read_only=True)
             station_id = station.config.station_id
             report = build_report(
                 station.records, batch_id, include_units=not no_units, station_id=station_id
@@ -122,7 +129,10 @@ def trace_command(obj: Any, serial: str, as_json: bool) -> None:
     """Everything about one serial: its unit, every attempt with step timings, its audit."""
 
     def run() -> None:
-        trace = build_trace(obj.station().records, serial)
+        from station.reports.data import build_trace
+        from station.reports.formats import render_trace_json
+
+        trace = build_trace(obj.station(read_only=True).records, serial)
         if as_json:
             stream = click.get_binary_stream("stdout")
             stream.write(render_trace_json(trace))
@@ -136,8 +146,10 @@ def trace_command(obj: Any, serial: str, as_json: bool) -> None:
 def _cloud_settings(obj: Any, table: str | None, region: str | None) -> tuple[CloudConfig, str | None]:
     """``[cloud]`` of this station (with --region applied), or, when there is no station.ini
     and --table names the table, settings from the options and the AWS environment."""
+    from station.config import CloudConfig
+
     try:
-        config = obj.station().config
+        config = obj.station(read_only=True).config
     except ConfigError as exc:
         if exc.code != "CONFIG_MISSING" or not table:
             raise
@@ -220,6 +232,8 @@ def trace_text(trace: SerialTrace) -> str:
 
 
 def _took(started: str | None, finished: str | None) -> str:
+    from station.reports.formats import duration_ms
+
     ms = duration_ms(started, finished)
     return "" if ms is None else render.duration(ms)
 

@@ -13,10 +13,12 @@ Exit codes of ``station sync`` (see docs/sync.md), for schedulers:
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -32,9 +34,9 @@ from station.cli.common import (
     pass_ctx,
 )
 from station.errors import StationError
-from station.locks import LockBusy
-from station.sync.dynamo import ClientSettings, SyncError, describe_endpoint, make_client
-from station.sync.engine import SyncReport, check_sync_config, run_station_sync
+
+if TYPE_CHECKING:
+    from station.sync.engine import SyncReport
 
 __all__ = [
     "EXIT_INCOMPLETE",
@@ -71,8 +73,40 @@ def show_report(report: SyncReport, *, prefix: str = "") -> None:
         if report.hint:
             click.echo(f"  what to do: {report.hint}", err=True)
 
+def interruptible(work: Any, *, exit_code: int = 130) -> Any:
+    """``work()`` on a thread of its own, so Ctrl-C ends the command within a fraction of
+    a second even while a request hangs on a dead endpoint (boto3 would wait out its
+    timeouts and the worker threads would be joined at exit). Nothing is lost: units the
+    table did not confirm stay pending, and the operating system releases the sync lock."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="sync", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except KeyboardInterrupt:
+        click.echo("\nstopped: what the table did not confirm stays pending for the next sync", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def run_once(ctx: Context, as_json: bool, *, in_watch: bool, retry_for: float) -> int:
     """One sync run; prints the outcome; returns the exit code."""
+    from station.locks import LockBusy
+    from station.sync.dynamo import SyncError
+    from station.sync.engine import run_station_sync
+
     station = ctx.station()
     bar: dict[str, Any] = {}
 
@@ -89,10 +123,10 @@ def run_once(ctx: Context, as_json: bool, *, in_watch: bool, retry_for: float) -
     show_progress = not as_json and sys.stdout.isatty()
     try:
         try:
-            report = run_station_sync(
+            report = interruptible(lambda: run_station_sync(
                 station.records, station.config, progress=progress if show_progress else None,
                 retry_for_seconds=retry_for,
-            )
+            ), exit_code=EXIT_OK if in_watch else 130)
         finally:
             if "bar" in bar:
                 bar["bar"].__exit__(None, None, None)
@@ -153,7 +187,7 @@ def sync(click_ctx: click.Context, watch: float | None, retry_for: float,
 def sync_status(ctx: Context, as_json: bool) -> None:
     """What the sync has left to do: pending units, the last run, the last success and
     the recorded conflicts. Never calls the cloud."""
-    station = ctx.station()
+    station = ctx.station(read_only=True)
     records = station.records
     last = records.last_sync()
     success = records.last_successful_sync()
@@ -200,6 +234,8 @@ def table_create(ctx: Context, as_json: bool) -> None:
     """Create the allow-list table of [cloud] (key serial, index on batch, on-demand) for
     a new account or a local endpoint; an existing table of the right shape is kept."""
     from station.allowlist_item import BATCH_INDEX, create_allowlist_table
+    from station.sync.dynamo import ClientSettings, make_client
+    from station.sync.engine import check_sync_config
 
     config = ctx.station().config
     check_sync_config(config)
@@ -279,6 +315,8 @@ def emit_line(data: dict[str, Any]) -> None:
 
 
 def _where(config: Any) -> dict[str, Any]:
+    from station.sync.dynamo import describe_endpoint
+
     cloud = config.cloud
     return {
         "table": cloud.table,

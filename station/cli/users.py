@@ -12,9 +12,6 @@ import sys
 
 import click
 
-from records import UserExists, UserNotFound
-from records.models import ROLES
-from records.users import MIN_PIN_LENGTH
 from station import render
 from station.cli.common import (
     EXIT_ERROR,
@@ -27,11 +24,20 @@ from station.cli.common import (
 )
 
 EXIT_USAGE = 2
+ROLES = ("operator", "qa", "supervisor")
+"""``records.models.ROLES``, repeated so that ``station --help`` need not open the records
+package (a test keeps the two equal)."""
 
 
 def read_pin(pin_stdin: bool) -> str:
+    from records.users import MIN_PIN_LENGTH
+
     if pin_stdin:
         pin = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        fail("PIN_NEEDED: a PIN is needed and there is no terminal to ask on",
+             "Pass --pin-stdin and give the PIN on the first line of standard input, "
+             "e.g. `printf '%s\\n' \"$PIN\" | station user add NAME --role ROLE --pin-stdin`.", code=EXIT_USAGE)
     else:
         pin = click.prompt("PIN", hide_input=True, confirmation_prompt="PIN again")
     if len(pin) < MIN_PIN_LENGTH:
@@ -55,6 +61,8 @@ def user_group() -> None:
 @friendly_errors
 def user_add(ctx, name: str, role: str, pin_stdin: bool, actor: str) -> None:
     """Add user NAME with a role and a PIN (asked twice, not shown)."""
+    from records import UserExists
+
     name = name.strip()
     if not name:
         fail("USER_NAME_EMPTY: the name must not be empty", None, code=EXIT_USAGE)
@@ -81,6 +89,8 @@ def user_add(ctx, name: str, role: str, pin_stdin: bool, actor: str) -> None:
 @friendly_errors
 def user_remove(ctx, name: str, actor: str) -> None:
     """Remove user NAME."""
+    from records import UserNotFound
+
     try:
         ctx.station().records.remove_user(name, actor=actor)
     except UserNotFound:
@@ -93,7 +103,7 @@ def user_remove(ctx, name: str, actor: str) -> None:
 @friendly_errors
 def user_list(ctx, as_json: bool) -> None:
     """List the users and their roles (never their PINs)."""
-    users = ctx.station().records.users()
+    users = ctx.station(read_only=True).records.users()
     if as_json:
         emit_json([{"name": u.name, "role": u.role, "created_at": u.created_at} for u in users])
         return

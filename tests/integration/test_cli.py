@@ -341,7 +341,7 @@ def _no_sections(ini: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "named"),
     [
-        pytest.param(_garbage_bytes, "is not a valid ini file", id="garbage-bytes"),
+        pytest.param(_garbage_bytes, "line 1 is not UTF-8 text", id="garbage-bytes"),
         pytest.param(_no_sections, "is not a valid ini file", id="no-section-headers"),
         pytest.param(lambda ini: ini_set(ini, "claim", "private_key", None), "[claim] private_key", id="missing-claim-key"),
         pytest.param(lambda ini: ini_set(ini, "station", "id", None), "[station] id", id="missing-station-id"),
