@@ -157,7 +157,7 @@ class PrinterEmulator:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._port))
-        sock.listen(16)
+        sock.listen(128)
         sock.settimeout(0.05)
         self._port = sock.getsockname()[1]
         self._listener = sock
