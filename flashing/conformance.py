@@ -426,7 +426,7 @@ def _text(reply: Reply) -> str:
     return reply.payload[1:].decode("utf-8", "replace") if reply.frame is not None else ""
 
 
-def test_object(size: int, tag: str) -> bytes:
+def sample_object(size: int, tag: str) -> bytes:
     """PEM-looking text of ``size`` bytes (test material, not a credential)."""
     body = hashlib.sha256(tag.encode()).hexdigest().encode() * (size // 64 + 1)
     header = f"-----BEGIN CONFORMANCE TEST {tag}-----\n".encode()
@@ -596,7 +596,7 @@ def _duplicate_error(c: Checker) -> str:
 
 @rule("duplicate.not-reexecuted", "2.4", "a retransmitted WRITE_END is replayed, not executed again")
 def _duplicate_write_end(c: Checker) -> str:
-    content = test_object(100, "DUP")
+    content = sample_object(100, "DUP")
     c.answer(c.request(Command.WRITE_BEGIN, bytes([ObjectId.CLAIM_KEY]) + ObjectDigest.of(content).pack()), "WRITE_BEGIN")
     c.answer(c.request(Command.WRITE_CHUNK, struct.pack(">BI", ObjectId.CLAIM_KEY, 0) + content), "WRITE_CHUNK")
     seq = c.next_seq()
@@ -676,14 +676,14 @@ def _csr_no_key(c: Checker) -> str:
 @rule("storage.max-objects", "2.2", "all three objects at 16384 bytes are stored together")
 def _max_objects(c: Checker) -> str:
     for obj in ObjectId:
-        c.write_object(obj, test_object(MAX_OBJECT_SIZE, f"MAX-{obj.name}"))
+        c.write_object(obj, sample_object(MAX_OBJECT_SIZE, f"MAX-{obj.name}"))
     return "3 × 16384 bytes"
 
 
 @rule("write.round-trip", "4.1", "WRITE_BEGIN/CHUNK/END store an object; WRITE_END echoes its size and SHA-256")
 def _round_trip(c: Checker) -> str:
     for obj, size in ((ObjectId.ROOT_CA, 1500), (ObjectId.CLAIM_CERT, 900), (ObjectId.CLAIM_KEY, 250)):
-        c.write_object(obj, test_object(size, f"RT-{obj.name}"))
+        c.write_object(obj, sample_object(size, f"RT-{obj.name}"))
     return ""
 
 
@@ -708,7 +708,7 @@ def _begin_bad(c: Checker) -> str:
 
 @rule("write_chunk.limits", "4.1", "a chunk leaving a gap or passing the announced size is BAD_REQUEST")
 def _chunk_limits(c: Checker) -> str:
-    content = test_object(200, "LIMITS")
+    content = sample_object(200, "LIMITS")
     c.answer(c.request(Command.WRITE_BEGIN, bytes([ObjectId.ROOT_CA]) + ObjectDigest.of(content).pack()), "WRITE_BEGIN")
     c.answer(c.request(Command.WRITE_CHUNK, struct.pack(">BI", ObjectId.ROOT_CA, 0) + content[:100]), "WRITE_CHUNK")
     c.error(c.request(Command.WRITE_CHUNK, struct.pack(">BI", ObjectId.ROOT_CA, 150) + content[150:]), "BAD_REQUEST",
@@ -725,7 +725,7 @@ def _chunk_limits(c: Checker) -> str:
 @rule("write_end.digest-mismatch", "4.1", "WRITE_END with wrong bytes is DIGEST_MISMATCH and keeps the old object")
 def _digest_mismatch(c: Checker) -> str:
     before = c.read_digest(ObjectId.ROOT_CA)
-    content = test_object(100, "MISMATCH")
+    content = sample_object(100, "MISMATCH")
     c.answer(c.request(Command.WRITE_BEGIN, bytes([ObjectId.ROOT_CA]) + ObjectDigest.of(content).pack()), "WRITE_BEGIN")
     c.answer(c.request(Command.WRITE_CHUNK, struct.pack(">BI", ObjectId.ROOT_CA, 0) + content[:-1] + b"?"), "WRITE_CHUNK")
     c.error(c.request(Command.WRITE_END, bytes([ObjectId.ROOT_CA])), "DIGEST_MISMATCH", "WRITE_END of altered bytes")
@@ -744,7 +744,7 @@ def _write_state(c: Checker) -> str:
 
 @rule("session.hello-drops-upload", "4.1", "HELLO drops an unfinished upload")
 def _hello_drops(c: Checker) -> str:
-    content = test_object(64, "DROP")
+    content = sample_object(64, "DROP")
     c.answer(c.request(Command.WRITE_BEGIN, bytes([ObjectId.CLAIM_CERT]) + ObjectDigest.of(content).pack()), "WRITE_BEGIN")
     c.open_session()
     c.error(c.request(Command.WRITE_CHUNK, struct.pack(">BI", ObjectId.CLAIM_CERT, 0) + content), "BAD_STATE",
@@ -905,7 +905,7 @@ def _commit(c: Checker) -> str:
 def _later_writes(c: Checker) -> str:
     if not c.commit:
         raise RuleSkipped("COMMIT not sent (commit=False)")
-    content = test_object(64, "AFTER-COMMIT")
+    content = sample_object(64, "AFTER-COMMIT")
     begin = c.request(Command.WRITE_BEGIN, bytes([ObjectId.CLAIM_CERT]) + ObjectDigest.of(content).pack())
     keygen = c.request(Command.KEYGEN, b"\x01", long=True)
     refused = [r.error == "REFUSED" for r in (begin, keygen)]

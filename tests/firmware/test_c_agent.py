@@ -242,6 +242,7 @@ def test_fuzz_target_survives_a_random_run_under_the_sanitizers(fuzz_binaries, t
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize(("target", "inputs"), [("frame", 2_000_000), ("agent", 200_000)])
 def test_fuzz_target_survives_a_long_random_run_under_the_sanitizers(fuzz_binaries, target, inputs):
     done = subprocess.run([str(fuzz_binaries[target]), str(inputs), "1"], capture_output=True, text=True, timeout=3600)
