@@ -30,7 +30,7 @@ class LabelError(Exception):
 
 class LabelTemplateError(LabelError):
     code = "LABEL_TEMPLATE_INVALID"
-    hint = "Fix the label template named in the message (see docs/labels.md) and start again."
+    hint = "Fix the label template named in the message (the sample station/labels/sample-label.ini explains every key) and start again."
 
 
 class LabelCodeUnavailable(LabelError):

@@ -186,7 +186,7 @@ def load_template(path: Path | str) -> LabelTemplate:
         raise LabelTemplateError(
             f"label template {path} does not exist",
             code="LABEL_TEMPLATE_MISSING",
-            hint="Create it (see docs/labels.md) or fix its path in station.ini [labels].",
+            hint="Create it (copy station/labels/sample-label.ini) or fix its path in station.ini [labels].",
         ) from None
     except (OSError, UnicodeDecodeError, configparser.Error) as exc:
         raise LabelTemplateError(
@@ -196,7 +196,7 @@ def load_template(path: Path | str) -> LabelTemplate:
     r = _Reader(parser, path)
     for section in ("label", "code"):
         if not parser.has_section(section):
-            raise r.fail(section, None, "section is missing", f"Add a [{section}] section (see docs/labels.md).")
+            raise r.fail(section, None, "section is missing", f"Add a [{section}] section (see station/labels/sample-label.ini).")
     width_mm = r.number("label", "width_mm", 10, 220)
     height_mm = r.number("label", "height_mm", 5, 400)
     dpi_raw = r.text("label", "dpi", "203")

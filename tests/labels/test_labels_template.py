@@ -23,7 +23,7 @@ def test_the_layout_puts_the_units_values_into_the_fields(template, unit):
     layout = layout_label(template, unit)
     texts = [t.text for t in layout.texts]
     assert texts[0] == "SIM000042"
-    assert "Batch B2026-0042  2026-12-03" in texts
+    assert "Batch B2026-0042" in texts and "LINE1-ST01  2026-12-03" in texts
     assert "Key 3F9A01C2B7DE" in texts
     assert layout.code.content == "SIM000042"
 
