@@ -3,8 +3,9 @@
 Calls the real ``cloud.hook.handler`` with generated events (hand-written generators and
 Hypothesis strategies: missing fields, wrong types, huge strings, unicode and control
 characters, bad PEM, other keys, revoked and unknown serials, both event shapes and mixed
-ones, warm-container sequences), under changing hook configurations, against a real table
-on the loopback DynamoDB-compatible server; an independent oracle
+ones, warm-container sequences, the device's proof of possession), under changing hook
+configurations, against real tables (signed rows, a station registry) on the loopback
+DynamoDB-compatible server; an independent oracle
 (tests/campaign_cloud/cloudcampaign_hook.py) decides every event. Prints the events,
 allows, denies by reason code (read from the hook's one JSON log line per call), wrong
 decisions and exceptions (both must be 0), answers or log lines that break the hook's

@@ -211,7 +211,7 @@ class HookRequest:
     spki: bytes
     key_sha256: str
     claim_certificate_id: str | None  # lowercase, when the event names one
-    device_signature: bytes | None
+    device_signature: Any  # the DeviceSignature parameter as sent (checked by check_possession)
     client_id: str | None = None
 
 
@@ -273,10 +273,7 @@ def _certificate(event: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[s
     return cert_id.lower(), pem, spki
 
 
-def _device_signature(params: Mapping[str, Any]) -> bytes | None:
-    raw = params.get(DEVICE_SIGNATURE_PARAMETER)
-    if raw is None or raw == "":
-        return None
+def _decode_signature(raw: Any) -> bytes:
     if not isinstance(raw, str) or len(raw) > MAX_SIGNATURE_CHARS or not _B64_RE.fullmatch(raw):
         raise _Deny("DEVICE_SIGNATURE_INVALID", "not base64")
     try:
@@ -317,7 +314,7 @@ def parse_event(event: Any, settings: HookSettings, log: dict[str, Any] | None =
         spki=spki,
         key_sha256=hashlib.sha256(spki).hexdigest(),
         claim_certificate_id=claim_id.lower() if claim_id else None,
-        device_signature=_device_signature(params),
+        device_signature=params.get(DEVICE_SIGNATURE_PARAMETER),
         client_id=client_id,
     )
 
@@ -325,15 +322,16 @@ def parse_event(event: Any, settings: HookSettings, log: dict[str, Any] | None =
 def check_possession(request: HookRequest) -> None:
     """The device's proof that it holds the private key of the certificate being
     registered; raise ``_Deny`` when it is missing or does not verify."""
-    if request.device_signature is None:
+    if request.device_signature is None or request.device_signature == "":
         raise _Deny("DEVICE_SIGNATURE_MISSING")
+    signature = _decode_signature(request.device_signature)
     try:
         key = load_public_key(request.spki)
     except VerifyError as exc:
         raise _Deny("DEVICE_KEY_UNSUPPORTED", str(exc)) from None
     message = pop_message(request.serial, request.certificate_id)
     try:
-        ok = verify(key, message, request.device_signature)
+        ok = verify(key, message, signature)
     except VerifyError as exc:
         raise _Deny("DEVICE_SIGNATURE_INVALID", str(exc)) from None
     if not ok:
@@ -759,6 +757,17 @@ def _client(env: Mapping[str, str]) -> Any:
     return client
 
 
+class _LazyClient:
+    """The container's client, built on first use: a request denied before any table
+    access never needs (nor fails on) a client."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_client(self._env), name)
+
+
 def make_client(**kwargs: Any) -> Any:
     """A DynamoDB client with the hook's timeouts and retry policy (for :func:`decide`)."""
     return boto3.session.Session().client("dynamodb", config=_BOTO_CONFIG, **kwargs)
@@ -795,8 +804,7 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     try:
         settings = HookSettings.from_env(os.environ)
         deadline = _deadline(context, started, settings.time_budget_seconds)
-        client = None if settings.problem() else _client(os.environ)
-        decision = decide(event, settings, dynamodb=client, deadline=deadline)
+        decision = decide(event, settings, dynamodb=_LazyClient(os.environ), deadline=deadline)
     except Exception as exc:  # noqa: BLE001 - the hook denies instead of crashing
         decision = Decision(False, "INTERNAL_ERROR", detail=type(exc).__name__)
     record = decision.log_record()

@@ -12,10 +12,13 @@ as needed (a key pair, a certificate from a local CA standing in for
 CreateCertificateFromCsr, an item), so allows keep coming.
 
 **The oracle** decides every event independently of the hook's code: allow iff the
-event is well formed (the checks of docs/cloud.md, restated here), the serial's item
-exists, its status is ``allowed``, the item is usable, it is not claimed yet (unless
-``ALLOW_REPROVISION``, where the same key may claim again), and the SHA-256 of the
-certificate's SubjectPublicKeyInfo equals ``device_key_sha256``. The PEM text is read by
+event is well formed (the checks of docs/cloud.md, restated here), the device's proof of
+possession verifies (with ``cryptography``; unless ``REQUIRE_DEVICE_SIGNATURE`` is off),
+the serial's item exists, its status is ``allowed``, the item is usable, the SHA-256 of
+the certificate's SubjectPublicKeyInfo equals ``device_key_sha256``, the claim
+certificate is the row's, and it is not claimed yet (or claimed by this very
+certificate, or ``ALLOW_REPROVISION`` lets the same key claim again) and no other serial
+holds the key. Every row is signed by a registered station key, as stations do. The PEM text is read by
 RFC 7468's rules (the first ``CERTIFICATE`` block, ASCII, whitespace SP HT CR LF VT FF,
 strict base64) and the DER by ``cryptography`` (``load_der_x509_certificate``, then the
 public key re-encoded as SubjectPublicKeyInfo), not by the hook's DER walker. It keeps its
@@ -48,17 +51,19 @@ import io
 import json
 import os
 import random
+import re
 import secrets
 import string
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
 SEED_ENV = "HOOK_CAMPAIGN_SEED"
@@ -70,6 +75,10 @@ BATCH_ALPHABET = frozenset(string.ascii_letters + string.digits + "_.,@/:#=[]-")
 PEM_WHITESPACE = frozenset(" \t\r\n\x0b\x0c")  # RFC 7468 "W"
 BEGIN, END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
 TEMPLATE_ARN = "arn:aws:iot:eu-west-1:123456789012:provisioningtemplate/StationFleet"
+CLAIM_CERT = "c" * 64
+ALLOW_REASONS = ("PROVISIONED", "REPROVISIONED", "SAME_CERTIFICATE")
+SANE_ID = re.compile(r"[\x21-\x7e]{1,128}")
+B64_SIGNATURE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 MALFORMED = "MALFORMED"
 MALFORMED_REASONS = frozenset({
@@ -87,7 +96,9 @@ UNAVAILABLE_DETAILS = frozenset({
 DB_REASONS = frozenset({
     "PROVISIONED", "REPROVISIONED", "UNKNOWN_SERIAL", "REVOKED", "NOT_ALLOWED",
     "KEY_MISMATCH", "ALREADY_PROVISIONED", "ITEM_INVALID", "CLAIM_CONFLICT", "DB_ERROR",
-    "DEADLINE",
+    "DEADLINE", "SAME_CERTIFICATE", "CLAIM_CERT_MISSING", "CLAIM_CERT_MISMATCH",
+    "DUPLICATE_DEVICE_KEY", "ROW_UNSIGNED", "ROW_SIGNATURE_INVALID", "STATION_UNKNOWN",
+    "STATION_RETIRED", "STATION_MISMATCH", "STATION_KEY_INVALID",
 })
 
 
@@ -103,10 +114,12 @@ class HookEnv:
     prefix: str = ""
     serial_parameter: str = "SerialNumber"
     table: bool = True
+    pop: bool = True  # REQUIRE_DEVICE_SIGNATURE
 
     def variables(self, table: str) -> dict[str, str | None]:
         return {
             "TABLE_NAME": table if self.table else None,
+            "REQUIRE_DEVICE_SIGNATURE": None if self.pop else "false",
             "ALLOW_REPROVISION": "true" if self.reprovision else None,
             "THING_NAME_PREFIX": self.prefix or None,
             "SERIAL_PARAMETER": None if self.serial_parameter == "SerialNumber"
@@ -121,9 +134,10 @@ ENVS = {
     "serial-parameter": HookEnv("serial-parameter", serial_parameter="DeviceSerial"),
     "bad-prefix": HookEnv("bad-prefix", prefix="bad prefix!"),
     "no-table": HookEnv("no-table", table=False),
+    "no-pop": HookEnv("no-pop", pop=False),
 }
 ENV_WEIGHTS = {"default": 50, "reprovision": 20, "prefix": 10, "serial-parameter": 12,
-               "bad-prefix": 4, "no-table": 4}
+               "bad-prefix": 4, "no-table": 4, "no-pop": 8}
 
 
 @contextlib.contextmanager
@@ -160,6 +174,56 @@ class Cert:
     pem: str
     der: bytes
     certificate_id: str  # as AWS IoT names it: SHA-256 of the DER certificate
+    key: Any = field(default=None, compare=False, repr=False)  # the device key it certifies
+
+
+def pop_message(serial: str, certificate_id: str) -> bytes:
+    return b"device-pop/1\n" + serial.encode("ascii") + b"\n" + certificate_id.lower().encode("ascii")
+
+
+def device_signature(key: Any, serial: str, certificate_id: str) -> str:
+    """The device's proof of possession (``DeviceSignature``); Ed25519 devices cannot make
+    one the hook accepts, so they send a well-formed ECDSA-looking value."""
+    message = pop_message(serial, certificate_id)
+    if isinstance(key, rsa.RSAPrivateKey):
+        raw = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        digest = hashes.SHA384() if key.curve.key_size == 384 else hashes.SHA256()
+        raw = key.sign(message, ec.ECDSA(digest))
+    else:
+        raw = b"\x30\x06\x02\x01\x01\x02\x01\x01"
+    return base64.b64encode(raw).decode("ascii")
+
+
+class StationSigner:
+    """A station's signing key, registered in the station registry: signs rows as
+    stations do (docs/cloud.md, "Signed rows")."""
+
+    FIELDS = ("serial", "status", "batch", "product", "station_id", "device_key_sha256",
+              "claim_cert_sha256", "factory_at", "rev")
+
+    def __init__(self, station_id: str) -> None:
+        self.station_id = station_id
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.public_der = self.key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.key_id = hashlib.sha256(self.public_der).hexdigest()
+
+    def sign(self, item: dict[str, Any]) -> dict[str, Any]:
+        body = {name: (int(item[name]["N"]) if name == "rev" else item[name]["S"])
+                for name in self.FIELDS}
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        signature = self.key.sign(b"station-row/1\n" + text.encode("ascii"),
+                                  ec.ECDSA(hashes.SHA256()))
+        return {**item, "row_sig": {"S": base64.b64encode(signature).decode("ascii")},
+                "signer_key_id": {"S": self.key_id}}
+
+    def register(self, client: Any, table: str) -> None:
+        client.put_item(TableName=table, Item={
+            "key_id": {"S": self.key_id}, "station_id": {"S": self.station_id},
+            "public_key": {"S": base64.b64encode(self.public_der).decode("ascii")},
+            "status": {"S": "active"}, "registered_at": {"S": "2026-01-01T00:00:00Z"},
+        })
 
 
 @dataclass
@@ -204,7 +268,7 @@ class CampaignCA:
         )
         der = cert.public_bytes(serialization.Encoding.DER)
         return Cert(cert.public_bytes(serialization.Encoding.PEM).decode("ascii"), der,
-                    hashlib.sha256(der).hexdigest())
+                    hashlib.sha256(der).hexdigest(), key)
 
 
 def pem_of(der: bytes, label: str = "CERTIFICATE") -> str:
@@ -235,6 +299,7 @@ class HookWorld:
         self.client = client
         self.table = table
         self.rng = rng
+        self.signer = StationSigner("line1-st3")
         self.ca = CampaignCA(rng)
         self.items: dict[str, ItemModel] = {}
         self.boards: dict[str, Board] = {}
@@ -260,7 +325,7 @@ class HookWorld:
         item = {
             "serial": {"S": board.serial}, "status": {"S": status}, "batch": {"S": batch},
             "product": {"S": "sensor-v2"}, "station_id": {"S": "line1-st3"},
-            "device_key_sha256": {"S": model.key_sha}, "claim_cert_sha256": {"S": "ab" * 32},
+            "device_key_sha256": {"S": model.key_sha}, "claim_cert_sha256": {"S": CLAIM_CERT},
             "factory_at": {"S": "2026-01-05T08:00:00.000Z"}, "rev": {"N": "1"},
         }
         if claimed:
@@ -268,7 +333,7 @@ class HookWorld:
                 board.serial
             item.update(provisioned_at={"S": "2026-01-06T09:00:00.000Z"},
                         certificate_id={"S": model.cert_id}, thing_name={"S": board.serial})
-        self.client.put_item(TableName=self.table, Item=item)
+        self.client.put_item(TableName=self.table, Item=self.signer.sign(item))
         self.items[board.serial] = model
         self.boards[board.serial] = board
         return model
@@ -388,6 +453,12 @@ def oracle_key_sha(pem: str) -> str | None:
     """SHA-256 of the SubjectPublicKeyInfo of the first CERTIFICATE block of ``pem``, or
     None when there is no well-formed certificate there. Text by RFC 7468; DER and key by
     ``cryptography``."""
+    key = oracle_public_key(pem)
+    return None if key is None else spki_sha256(key)
+
+
+def oracle_public_key(pem: str) -> Any:
+    """The public key of the first CERTIFICATE block of ``pem`` (or None), as above."""
     begin = pem.find(BEGIN)
     if begin < 0:
         return None
@@ -406,8 +477,7 @@ def oracle_key_sha(pem: str) -> str | None:
     except (binascii.Error, ValueError):
         return None
     try:
-        certificate = x509.load_der_x509_certificate(der)
-        return spki_sha256(certificate.public_key())
+        return x509.load_der_x509_certificate(der).public_key()
     except Exception:  # noqa: BLE001 - anything cryptography refuses is not a certificate
         return None
 
@@ -424,11 +494,56 @@ def _usable_batch(batch: str) -> bool:
     return len(batch) <= 800 and set(batch) <= BATCH_ALPHABET
 
 
+def _first_sane(event: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = event.get(name)
+        if isinstance(value, str) and SANE_ID.fullmatch(value):
+            return value
+    return None
+
+
+def oracle_possession(params: dict[str, Any], pem: str, serial: str, cert_id: str) -> str | None:
+    """The deny reason of the device's proof of possession, or None when it verifies
+    (``cryptography`` verifies; only P-256, P-384 and RSA 2048-8192 keys are accepted)."""
+    raw = params.get("DeviceSignature")
+    if raw is None or raw == "":
+        return "DEVICE_SIGNATURE_MISSING"
+    if not isinstance(raw, str) or len(raw) > 2048 or not B64_SIGNATURE.fullmatch(raw):
+        return "DEVICE_SIGNATURE_INVALID"
+    try:
+        signature = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        return "DEVICE_SIGNATURE_INVALID"
+    key = oracle_public_key(pem)
+    message = pop_message(serial, cert_id)
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in ("secp256r1",
+                                                                             "secp384r1"):
+            digest = hashes.SHA384() if key.curve.key_size == 384 else hashes.SHA256()
+            key.verify(signature, message, ec.ECDSA(digest))
+        elif isinstance(key, rsa.RSAPublicKey) and 2048 <= key.key_size <= 8192:
+            key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            return "DEVICE_KEY_UNSUPPORTED"
+    except (InvalidSignature, ValueError):
+        return "DEVICE_SIGNATURE_INVALID"
+    return None
+
+
+@dataclass(frozen=True)
+class Parsed:
+    serial: str
+    cert_id: str
+    key_sha: str
+    claim_id: str | None
+    thing_name: str
+
+
 class Oracle:
     def __init__(self, world: HookWorld) -> None:
         self.world = world
 
-    def decide(self, event: Any, env: HookEnv) -> Expected:
+    def parse(self, event: Any, env: HookEnv) -> Parsed | Expected:
         if not env.table:
             return Expected(False, "CONFIG_TABLE_NAME_MISSING")
         if not (len(env.prefix) <= 127 and set(env.prefix) <= SERIAL_ALPHABET):
@@ -460,6 +575,20 @@ class Oracle:
         thing_name = env.prefix + serial
         if len(thing_name) > 128:
             return Expected(False, "THING_NAME_TOO_LONG")
+        if thing_name.lower().startswith("provision-"):
+            return Expected(False, "THING_NAME_RESERVED")
+        if env.pop:
+            problem = oracle_possession(params, pem, serial, cert_id)
+            if problem:
+                return Expected(False, problem, serial)
+        claim_id = _first_sane(event, ("claimCertificateId", "claimId"))
+        return Parsed(serial, cert_id.lower(), key_sha, claim_id and claim_id.lower(), thing_name)
+
+    def decide(self, event: Any, env: HookEnv) -> Expected:
+        parsed = self.parse(event, env)
+        if isinstance(parsed, Expected):
+            return parsed
+        serial = parsed.serial
         model = self.world.items.get(serial)
         if model is None:
             return Expected(False, "UNKNOWN_SERIAL", serial)
@@ -468,17 +597,29 @@ class Oracle:
                             serial)
         if len(model.key_sha) != 64 or not set(model.key_sha) <= LOWER_HEX:
             return Expected(False, "ITEM_INVALID", serial)
-        if model.key_sha != key_sha:
+        if model.key_sha != parsed.key_sha:
             return Expected(False, "KEY_MISMATCH", serial)
-        if model.claimed and not env.reprovision:
-            return Expected(False, "ALREADY_PROVISIONED", serial)
+        if parsed.claim_id is None:
+            return Expected(False, "CLAIM_CERT_MISSING", serial)
+        if parsed.claim_id != CLAIM_CERT:
+            return Expected(False, "CLAIM_CERT_MISMATCH", serial)
         if not _usable_batch(model.batch):
             return Expected(False, "ITEM_INVALID", serial)
-        return Expected(True, "REPROVISIONED" if model.claimed else "PROVISIONED", serial,
-                        cert_id, thing_name, model.batch)
+        allow = Expected(True, "PROVISIONED", serial, parsed.cert_id, parsed.thing_name,
+                         model.batch)
+        if model.claimed:
+            if model.cert_id == parsed.cert_id:
+                return replace(allow, reason="SAME_CERTIFICATE")
+            if not env.reprovision:
+                return Expected(False, "ALREADY_PROVISIONED", serial)
+            allow = replace(allow, reason="REPROVISIONED")
+        if any(other != serial and m.key_sha == parsed.key_sha
+               for other, m in self.world.items.items()):
+            return Expected(False, "DUPLICATE_DEVICE_KEY", serial)
+        return allow
 
     def commit(self, expected: Expected) -> None:
-        if expected.allow and expected.serial is not None:
+        if expected.allow and expected.serial is not None and expected.reason != "SAME_CERTIFICATE":
             model = self.world.items[expected.serial]
             model.claimed, model.cert_id = True, expected.cert_id
             model.thing_name = expected.thing_name
@@ -517,8 +658,8 @@ class Tally:
 
     def lines(self) -> list[str]:
         denies = sorted(((r, n) for r, n in self.reasons.items()
-                         if r not in ("PROVISIONED", "REPROVISIONED")), key=lambda x: -x[1])
-        allows = {r: n for r, n in self.reasons.items() if r in ("PROVISIONED", "REPROVISIONED")}
+                         if r not in ALLOW_REASONS), key=lambda x: -x[1])
+        allows = {r: n for r, n in self.reasons.items() if r in ALLOW_REASONS}
         p = self.percentile
         out = [
             f"events               {self.events} ({self.hypothesis_events} from Hypothesis, "
@@ -692,13 +833,17 @@ def valid_event(board: Board, cert: Cert | None = None, *, shape: str = "paramet
                 serial_parameter: str = "SerialNumber", serial: Any = None) -> dict[str, Any]:
     cert = cert or board.cert
     params = {serial_parameter: board.serial if serial is None else serial}
+    if isinstance(params[serial_parameter], str) and params[serial_parameter].isascii():
+        params["DeviceSignature"] = device_signature(
+            cert.key if cert.key is not None else board.key, params[serial_parameter],
+            cert.certificate_id)
     event: dict[str, Any] = {"certificateId": cert.certificate_id, "certificatePem": cert.pem,
                              "templateArn": TEMPLATE_ARN}
     if shape == "parameters":
-        event.update(claimCertificateId="c" * 64, clientId=f"client-{secrets.token_hex(4)}",
+        event.update(claimCertificateId=CLAIM_CERT, clientId=f"client-{secrets.token_hex(4)}",
                      parameters=params)
     else:
-        event.update(claimId="c" * 64, mqttClientId=f"client-{secrets.token_hex(4)}",
+        event.update(claimId=CLAIM_CERT, mqttClientId=f"client-{secrets.token_hex(4)}",
                      incomingParameters=params)
     return event
 
@@ -1275,7 +1420,7 @@ def run_campaign(endpoint_url: str, region: str, *, hand: int, hypothesis: int,
     from botocore.config import Config
 
     from cloud import hook
-    from station.allowlist_item import create_allowlist_table
+    from station.allowlist_item import create_allowlist_table, create_stations_table
     from station.demo.trust_check import hook_environment
 
     seed = campaign_seed(seed)
@@ -1286,13 +1431,16 @@ def run_campaign(endpoint_url: str, region: str, *, hand: int, hypothesis: int,
         "dynamodb", endpoint_url=endpoint_url, region_name=region,
         config=Config(retries={"total_max_attempts": 5, "mode": "standard"}))
     table = f"hook-campaign-{uuid.uuid4().hex[:10]}"
+    stations = f"{table}-stations"
     create_allowlist_table(client, table)
+    create_stations_table(client, stations)
     rng = random.Random(seed)
     try:
         world = HookWorld(client, table, rng)
+        world.signer.register(client, stations)
         world.populate()
         campaign = HookCampaign(hook, world)
-        with hook_environment(table, endpoint_url, region):
+        with hook_environment(table, endpoint_url, region, STATIONS_TABLE_NAME=stations):
             if hand:
                 run_hand_written(campaign, hand, rng, table)
             if hypothesis:
@@ -1302,4 +1450,5 @@ def run_campaign(endpoint_url: str, region: str, *, hand: int, hypothesis: int,
                            len(world.items))
     finally:
         client.delete_table(TableName=table)
+        client.delete_table(TableName=stations)
         client.close()

@@ -92,6 +92,7 @@ def test_cloudcampaign_hidden_characters_in_the_base64_are_refused(certs, char, 
     with pytest.raises(hook.CertificateError):
         hook.device_key_sha256(pem)
     monkeypatch.setenv("TABLE_NAME", "never-read")  # denied before any table access
+    monkeypatch.setenv("STATIONS_TABLE_NAME", "never-read")
     event = {"certificateId": cert.certificate_id, "certificatePem": pem,
              "parameters": {"SerialNumber": "SN-1"}}
     assert hook.handler(event, None) == {"allowProvisioning": False, "parameterOverrides": {}}
