@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -129,10 +130,13 @@ class Records:
         *,
         now: Callable[[], datetime] | None = None,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        read_only: bool = False,
     ) -> None:
         """Open (or create) the database at ``path``, migrating it to the current schema.
 
         ``now`` replaces the system clock for every timestamp (tests inject one).
+        ``read_only`` opens an existing file for reading only: nothing is created or
+        migrated, and it works on a read-only file system too.
         Raises :class:`SchemaTooNew`, :class:`DatabaseLocked` or :class:`DatabaseCorrupt`.
         """
         self.path = Path(path)
@@ -140,7 +144,10 @@ class Records:
         self._busy_timeout_s = busy_timeout_s
         self._lock = threading.RLock()
         self._closed = False
-        self._db = _open_database(self.path, busy_timeout_s)
+        if read_only:
+            self._db = _open_read_only(self.path, busy_timeout_s)
+        else:
+            self._db = _open_database(self.path, busy_timeout_s)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -594,8 +601,17 @@ class Records:
             conn = sqlite3.connect(
                 str(self.path), timeout=self._busy_timeout_s, isolation_level=None
             )
+            conn.execute("SELECT 1 FROM meta LIMIT 1")
         except sqlite3.Error as exc:
-            return AuditVerification(False, 0, None, f"the database cannot be opened: {exc}")
+            if _damaged(exc):
+                return AuditVerification(False, 0, None, f"the database cannot be opened: {exc}", damaged=True)
+            try:  # e.g. a read-only mount: read it as an immutable snapshot instead
+                conn = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                    timeout=self._busy_timeout_s, isolation_level=None,
+                )
+            except sqlite3.Error:
+                raise _translate(exc, self.path) from exc
         try:
             conn.row_factory = _dict_row
             conn.execute("BEGIN")
@@ -617,7 +633,9 @@ class Records:
             )
             return verify_chain(rows, head_id, head.get(HEAD_HASH_KEY))
         except sqlite3.Error as exc:
-            return AuditVerification(False, 0, None, f"the audit log cannot be read: {exc}")
+            if not _damaged(exc):
+                raise _translate(exc, self.path) from exc
+            return AuditVerification(False, 0, None, f"the audit log cannot be read: {exc}", damaged=True)
         finally:
             conn.close()
 
@@ -997,6 +1015,29 @@ def _open_database(path: Path, busy_timeout_s: float) -> Database:
     return db
 
 
+def _open_read_only(path: Path, busy_timeout_s: float) -> Database:
+    """Connect for reading only. A WAL database in a folder this process cannot write
+    (a read-only mount) cannot be opened plainly read-only, because SQLite wants its
+    shared-memory file; then it is opened as immutable, which is right for such a mount."""
+    if not path.is_file():
+        raise RecordsError(f"cannot open {path}: there is no such database file")
+    last: sqlite3.Error | None = None
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?{flags}", uri=True, timeout=busy_timeout_s,
+                isolation_level=None, check_same_thread=False,
+            )
+            db = Database(conn, execute_plugins=False)
+            schema.refuse_if_too_new(db, str(path))
+            return db
+        except sqlite3.Error as exc:
+            last = exc
+            continue
+    assert last is not None
+    raise _translate(last, path) from last
+
+
 def _translate(exc: sqlite3.Error, path: Path) -> Exception:
     """Turn SQLite's lock and corruption errors into typed ones with a message an operator
     can act on; anything else is returned unchanged."""
@@ -1016,11 +1057,44 @@ def _translate(exc: sqlite3.Error, path: Path) -> Exception:
         return DatabaseFull(f"{path}: the disk is full, nothing more can be recorded ({exc})")
     if primary == sqlite3.SQLITE_READONLY:
         return DatabaseReadOnly(f"{path} is read-only for this station ({exc})")
+    if primary == sqlite3.SQLITE_IOERR and _disk_nearly_full(path):
+        return DatabaseFull(f"{path}: the disk is full, nothing more can be recorded ({exc})")
     if primary == sqlite3.SQLITE_IOERR:
         return DatabaseIOError(f"{path}: the disk reported an I/O error ({exc})")
     if primary == sqlite3.SQLITE_CANTOPEN:
+        if _read_only_place(path):
+            return DatabaseReadOnly(f"{path} is on a read-only file system or folder ({exc})")
         return RecordsError(f"cannot open {path}: {exc}")
     return exc
+
+
+FULL_BELOW_BYTES = 1_000_000
+
+
+def _disk_nearly_full(path: Path) -> bool:
+    """SQLite reports a write that found no space while creating its WAL or shared-memory
+    file as an I/O error; a disk with (almost) nothing free makes it a full disk."""
+    try:
+        return shutil.disk_usage(path.parent).free < FULL_BELOW_BYTES
+    except OSError:
+        return False
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    """SQLite says the file's content is damaged (not that it is locked or unwritable)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    return primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_IOERR)
+
+
+def _read_only_place(path: Path) -> bool:
+    folder = path.parent
+    try:
+        if hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False
+    return not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
 
 
 # -- rows to values ------------------------------------------------------------------------

@@ -136,6 +136,9 @@ class AuditVerification:
     entries: int
     first_bad_id: int | None
     problem: str | None
+    damaged: bool = False
+    """The log could not be read at all (a damaged database file or disk), which says
+    nothing about tampering either way."""
 
 
 @dataclass(frozen=True)

@@ -91,13 +91,23 @@ class Station:
 def open_station(config_path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Station:
     """Open the station named by ``config_path``.
 
-    ``read_only`` is for commands that only look: they create no file. Without a log
-    folder they do not log, and without a database they see an empty one (in memory).
+    ``read_only`` is for commands that only look: they create no file and write to no
+    log, and without a database they see an empty one (in memory).
     """
     config = load_config(find_config(config_path))
-    handler = setup_logging(config) if not read_only or config.log_dir.is_dir() else None
+    handler = None
+    if not read_only:
+        try:
+            handler = setup_logging(config)
+        except StationError as exc:
+            sys.stderr.write(f"warning: {exc.code}: {exc.message}; going on without the log\n")
     try:
-        records = Records(":memory:" if read_only and not config.database.exists() else config.database)
+        if not read_only:
+            records = Records(config.database)
+        elif config.database.exists():
+            records = Records(config.database, read_only=True)
+        else:
+            records = Records(":memory:")
     except RecordsError as exc:
         if handler is not None:
             logging.getLogger().removeHandler(handler)
@@ -144,10 +154,24 @@ class QuietFileHandler(logging.handlers.RotatingFileHandler):
 
     failed = False
 
-    def handleError(self, record: logging.LogRecord) -> None:
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as exc:
+            self._say_once(exc)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as exc:
+            self._say_once(exc)
+
+    def _say_once(self, error: BaseException | None) -> None:
         if not self.failed:
             self.failed = True
-            error = sys.exc_info()[1]
             reason = getattr(error, "strerror", None) or error
             sys.stderr.write(f"warning: LOG_UNWRITABLE: cannot write the station log {self.baseFilename} ({reason}); "
                              "going on without it. Free disk space.\n")
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._say_once(sys.exc_info()[1])

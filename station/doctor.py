@@ -7,6 +7,7 @@ prints or stores key material: only paths, modes, fingerprints and dates.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import stat
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from station.config import StationConfig, find_config, load_config
-from station.errors import StationError
+from station.errors import StationError, explain
 from station.provisioning.boards import check_claim_fits
 from station.provisioning.claim import load_claim_credentials
 
@@ -110,32 +111,82 @@ def _database(config: StationConfig) -> list[Check]:
     path = config.database
     if not path.exists():
         return [Check("database", WARN, f"{path} does not exist yet", "It is created on first use.")]
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     try:
-        integrity = connection.execute("PRAGMA quick_check").fetchone()[0]
-        journal = connection.execute("PRAGMA journal_mode").fetchone()[0]
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-    finally:
-        connection.close()
+        integrity, journal, version = _database_facts(path)
+    except sqlite3.Error as exc:
+        return [Check("database", FAIL, f"{path} cannot be read: {exc}",
+                      "The file is damaged or not a station database: restore it from a backup."),
+                _database_writable(path)]
     size = path.stat().st_size / 1e6
     checks = [Check("database", OK if integrity == "ok" else FAIL,
                     f"{path} ({size:.1f} MB, schema {version}, journal {journal}, integrity {integrity})",
                     "" if integrity == "ok" else "Restore the database from a backup and call engineering.")]
+    checks.append(_database_writable(path))
     if os.name == "posix" and stat.S_IMODE(path.stat().st_mode) & 0o002:
         checks.append(Check("database permissions", FAIL, f"{path} is world-writable ({_mode_text(path)})",
                             f"chmod o-w {path}"))
     return checks
 
 
+LOW_DISK_BYTES = 100_000_000
+
+
+def _database_facts(path: Path) -> tuple[str, str, int]:
+    """Integrity, journal mode and schema version, read without writing (as immutable on a
+    read-only mount, where SQLite cannot make the WAL's shared-memory file)."""
+    last: sqlite3.Error | None = None
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            connection = sqlite3.connect(f"{path.resolve().as_uri()}?{flags}", uri=True, timeout=5)
+        except sqlite3.Error as exc:
+            last = exc
+            continue
+        try:
+            integrity = connection.execute("PRAGMA quick_check").fetchone()[0]
+            journal = connection.execute("PRAGMA journal_mode").fetchone()[0]
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            return integrity, journal, version
+        except sqlite3.Error as exc:
+            last = exc
+        finally:
+            connection.close()
+    assert last is not None
+    raise last
+
+
+def _database_writable(path: Path) -> Check:
+    """Whether the station can record: the file, its folder (SQLite's -wal and -shm files
+    live there) and the file system must be writable, and the disk not nearly full."""
+    hint = (f"Make {path} and its folder writable for the station's account (and the file system "
+            "mounted read-write); until then nothing can be provisioned.")
+    if os.name == "posix" and os.statvfs(path).f_flag & os.ST_RDONLY:
+        return Check("database writable", FAIL, f"{path} is on a read-only file system", hint)
+    for target in (path, path.parent):
+        if not os.access(target, os.W_OK):
+            return Check("database writable", FAIL, f"{target} is read-only for this account", hint)
+    free = shutil.disk_usage(path.parent).free
+    if free < LOW_DISK_BYTES:
+        return Check("database writable", WARN, f"only {free / 1e6:.1f} MB free on the database's disk",
+                     "Free disk space: when it is full no board can be recorded.")
+    return Check("database writable", OK, f"writable, {free / 1e9:.1f} GB free")
+
+
 def _audit(config: StationConfig) -> list[Check]:
     if not config.database.exists():
         return []
-    from records import Records
+    from records import Records, RecordsError
 
-    with Records(config.database) as records:
-        verification = records.verify_audit()
-        pending = records.count_pending_sync()
-        last = records.last_successful_sync()
+    try:
+        with Records(config.database) as records:
+            verification = records.verify_audit()
+            pending = records.count_pending_sync()
+            last = records.last_successful_sync()
+    except RecordsError as exc:
+        explained = explain(exc)
+        return [Check("audit log", FAIL, f"not checked: {explained.line()}", explained.hint)]
+    if verification.damaged:
+        return [Check("audit log", FAIL, f"cannot be read: {verification.problem}",
+                      "The database file is damaged (not a sign of tampering): restore it from a backup.")]
     checks = [Check("audit log", OK if verification.ok else FAIL,
                     f"{verification.entries} entries, chain " + ("intact" if verification.ok else f"BROKEN: {verification.problem}"),
                     "" if verification.ok else "The database was edited outside the station. Keep a copy and tell QA.")]

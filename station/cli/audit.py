@@ -11,6 +11,7 @@ from station.cli.common import (
     Context,
     as_dict,
     emit_json,
+    fail,
     friendly_errors,
     main,
     pass_ctx,
@@ -27,13 +28,18 @@ def audit() -> None:
 @pass_ctx
 @friendly_errors
 def audit_verify(ctx: Context, as_json: bool) -> None:
-    """Check the audit log's hash chain; exit 1 if any entry was changed or removed."""
-    verification = ctx.station().records.verify_audit()
+    """Check the audit log's hash chain; exit 1 if any entry was changed or removed, 3 if
+    the log cannot be read at all (a damaged database: a disk problem, not tampering)."""
+    verification = ctx.station(read_only=True).records.verify_audit()
+    if verification.damaged:
+        fail(f"DB_CORRUPT: the audit log cannot be read, so it cannot be verified: {verification.problem}",
+             "The database file is damaged (a disk or power problem; this is not a sign of tampering). "
+             "Keep a copy, restore the database from a backup and run `station doctor`.")
     if as_json:
         emit_json(as_dict(verification))
     elif verification.ok:
         click.echo(f"audit log OK: {verification.entries} entries, chain intact")
     else:
-        click.secho(f"AUDIT LOG TAMPERED: {verification.problem} (first bad entry {verification.first_bad_id})",
-                    fg="red", err=True)
+        where = f" (first bad entry {verification.first_bad_id})" if verification.first_bad_id is not None else ""
+        click.secho(f"AUDIT LOG TAMPERED: {verification.problem}{where}", fg="red", err=True)
     sys.exit(0 if verification.ok else EXIT_FAIL)

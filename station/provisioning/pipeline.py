@@ -65,6 +65,13 @@ Not BOARD_TIMEOUT nor BOARD_FRAME_CORRUPT: the driver has already sent the reque
 as the protocol allows (docs/protocol.md, "Step retries"); the board is dead or its link is."""
 
 
+NOT_RECORDED_HINT = (
+    "NOT RECORDED: this board holds its claim and a new key, but the station could not record it, "
+    "so the cloud will refuse it. Keep it apart and provision it again when the station is fixed."
+)
+"""Said first when the last step (recording the unit) fails after the board committed."""
+
+
 @dataclass(frozen=True)
 class ReprovisionOverride:
     """A supervisor's permission to provision an already provisioned serial again."""
@@ -168,6 +175,10 @@ class Provisioner:
                 batch=batch.id,
                 label=request.label,
             )
+        except RecordsError as exc:
+            board.close()
+            explained = explain(exc)
+            raise StationError(explained.message, code=explained.code, hint=explained.hint) from None
         except BaseException:
             board.close()
             raise
@@ -340,6 +351,8 @@ class Provisioner:
                 log.warning("port %s: step %s failed (%s), retry %d", port, name, failure.code, retries)
                 continue
             self._note_step(run, index, name, started_at, started, False, retries, failure.code)
+            if name == "record":
+                failure = StepFailed(failure.code, NOT_RECORDED_HINT + " " + failure.hint, failure.detail)
             raise failure
         if name != "record":
             self._note_step(run, index, name, started_at, started, True, retries, None)
