@@ -6,6 +6,7 @@
 - :mod:`~station.labels.printers`: transports (raw TCP 9100, CUPS, Windows spooler, USB);
 - :mod:`~station.labels.queue`: the non-blocking, durable print queue;
 - :mod:`~station.labels.settings`: the ``[labels]`` section of station.ini;
+- :mod:`~station.labels.service`: :class:`LabelService`, what the station calls (PASS, reject, reprint);
 - :mod:`~station.labels.emulator`: a loopback printer for tests and the demo.
 
 This package imports nothing else of ``station``.
@@ -32,6 +33,7 @@ from station.labels.queue import (
     label_job,
     reject_job,
 )
+from station.labels.service import LabelHistory, LabelService, short_fingerprint
 from station.labels.settings import LabelSettings, load_label_settings
 from station.labels.template import (
     LabelData,
@@ -45,13 +47,8 @@ __all__ = [
     "JobOutcome", "JsonFileStore", "LabelCodeUnavailable", "LabelConfigError", "LabelData", "LabelError",
     "LabelJob", "LabelLayout", "LabelSettings", "LabelTemplate", "LabelTemplateError", "PrintQueue",
     "PrinterConfigError", "PrinterError", "PrinterOffline", "PrinterPaperOut", "PrinterPaused",
-    "PrinterStatus", "PrinterTimeout", "PrinterTransport", "key_fingerprint", "label_job",
+    "PrinterStatus", "PrinterTimeout", "PrinterTransport", "LabelHistory", "LabelService", "label_job",
     "layout_label", "load_label_settings", "load_template", "printer_from_uri", "reject_job",
+    "short_fingerprint",
 ]
 
-
-def key_fingerprint(public_key_der: bytes, length: int = 12) -> str:
-    """A short, printable fingerprint of the device's public key (SHA-256, hex)."""
-    import hashlib
-
-    return hashlib.sha256(public_key_der).hexdigest()[:length].upper()
