@@ -42,12 +42,13 @@ def paint_label(painter: QPainter, layout: LabelLayout, target: QRectF) -> None:
     except LabelCodeUnavailable:
         matrix = None
     if matrix is not None:
-        module = code.module * scale
+        # Whole pixels per module: fractional ones draw uneven modules that scan worse.
+        module = max(1, round(code.module * scale))
+        x0, y0 = round(left + code.x * scale), round(top + code.y * scale)
         for r, row in enumerate(matrix):
             for c, dark in enumerate(row):
                 if dark:
-                    painter.drawRect(QRectF(left + (code.x * scale) + c * module,
-                                            top + (code.y * scale) + r * module, module, module))
+                    painter.drawRect(QRectF(x0 + c * module, y0 + r * module, module, module))
     else:
         painter.setPen(QPen(DARK, 1, Qt.PenStyle.DashLine))
         painter.setBrush(Qt.BrushStyle.NoBrush)
