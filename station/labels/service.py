@@ -9,11 +9,12 @@ it returns at once.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from station.labels.errors import LabelError
+from station.labels.errors import LabelError, PrinterError
 from station.labels.printers import PrinterTransport
 from station.labels.queue import (
     JobOutcome,
@@ -111,6 +112,29 @@ class LabelService:
                              hint="Give the serial of a unit that PASSed: station label print SERIAL.")
         data = self.data(serial=serial, product=product, batch=batch, device_key_sha256=device_key_sha256, when=when)
         return self._submit(label_job(self.settings.templates.for_product(product), data, kind="reprint"), supervisor)
+
+    def reprint_now(self, *, serial: str, product: str, batch: str, device_key_sha256: str,
+                    supervisor: str, when: datetime | None = None) -> LabelJob:
+        """A reprint sent from this thread, for a one-shot command (``station label print``).
+
+        It does not touch the queue file, which belongs to the process running the line;
+        a printer that cannot take it raises :class:`PrinterError` (recorded as queued in the
+        history) and the supervisor tries again.
+        """
+        data = self.data(serial=serial, product=product, batch=batch, device_key_sha256=device_key_sha256, when=when)
+        job = label_job(self.settings.templates.for_product(product), data, kind="reprint")
+        if self.history is not None:
+            self.history.label_requested(job, supervisor)
+        started = time.monotonic()
+        try:
+            self.queue.printer.send(job.data)
+        except PrinterError as exc:
+            job.attempts, job.last_code = 1, exc.code
+            self._outcome(JobOutcome(job.job_id, serial, job.kind, "queued", 1, 0, exc.code, exc.message, exc.hint))
+            raise
+        self._outcome(JobOutcome(job.job_id, serial, job.kind, "printed", 1, 0,
+                                 latency_seconds=time.monotonic() - started))
+        return job
 
     def status(self) -> QueueStatus:
         return self.queue.status()

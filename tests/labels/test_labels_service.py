@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from labels_support import GOOD, write_template
 
-from station.labels.errors import LabelError
+from station.labels.errors import LabelError, PrinterError
 from station.labels.queue import JobOutcome, LabelJob, MemoryStore
 from station.labels.service import LabelService, short_fingerprint
 from station.labels.settings import load_label_settings
@@ -109,3 +109,19 @@ def test_listeners_hear_a_queued_label_when_the_printer_is_off(service, printer)
     assert heard.wait(5)
     assert outcomes[0].state == "queued" and outcomes[0].code == "PRINTER_OFFLINE"
     assert service.status().pending == 1
+
+
+def test_a_reprint_from_the_command_line_prints_at_once_without_the_queue(service, printer, history):
+    job = service.reprint_now(serial="SIM000042", product="GW", batch="B1", device_key_sha256=KEY_SHA, supervisor="sam")
+    assert printer.printed_ids() == [job.job_id]
+    assert service.queue.pending() == []
+    assert [(o.kind, o.state) for o in history.outcomes] == [("reprint", "printed")]
+
+
+def test_a_reprint_from_the_command_line_to_an_offline_printer_raises_and_is_recorded(service, printer, history):
+    printer.set_offline()
+    with pytest.raises(PrinterError) as caught:
+        service.reprint_now(serial="SIM000042", product="GW", batch="B1", device_key_sha256=KEY_SHA, supervisor="sam")
+    assert caught.value.code == "PRINTER_OFFLINE"
+    assert [(o.state, o.code) for o in history.outcomes] == [("queued", "PRINTER_OFFLINE")]
+    assert service.queue.pending() == []
