@@ -6,7 +6,8 @@ the job id from its ``^FX job=`` comment, and whether it "printed"). Switches ma
 misbehave the ways real printers do:
 
 - offline: the port refuses connections (printer off, cable out);
-- paper out / paused: ``~HS`` says so and a job that arrives anyway is not printed;
+- paper out / paused: ``~HS`` says so; a job that arrives anyway is held (outcome "held")
+  and prints when labels are loaded or the printer resumed, as a real printer's buffer does;
 - slow: each job takes N seconds, and the printer answers nothing meanwhile;
 - drop: the next N jobs have their connection reset before ``^XZ`` arrives.
 
@@ -38,7 +39,7 @@ class ReceivedJob:
     received_at: float
     job_id: str | None
     printed: bool
-    outcome: str  # printed, paper out, paused, dropped
+    outcome: str  # printed, held (paper out or paused; printed later), dropped
 
 
 class PrinterEmulator:
@@ -57,6 +58,7 @@ class PrinterEmulator:
         self._online = True
         self._paper_out = False
         self._paused = False
+        self._held: list[bytes] = []
         self._slow = 0.0
         self._drops = 0
         self._running = False
@@ -81,7 +83,7 @@ class PrinterEmulator:
         with self._lock:
             clients = list(self._clients)
         for client in clients:
-            _reset(client)
+            _cut(client)
 
     def __enter__(self) -> PrinterEmulator:
         return self.start()
@@ -99,25 +101,35 @@ class PrinterEmulator:
 
     # -- switches ------------------------------------------------------------------
 
-    def set_offline(self, offline: bool = True) -> None:
-        """Refuse connections (and reset the ones open) until switched back."""
+    def set_offline(self, offline: bool = True, *, drop_open: bool = True) -> None:
+        """Refuse connections until switched back; ``drop_open`` also cuts the open ones
+        (power off) rather than letting them finish (network cable pulled at the switch)."""
         with self._lock:
             self._online = not offline
             self._generation += 1
             wanted = self._generation
             if self._thread is not None and self._running:
                 self._lock.wait_for(lambda: self._applied_generation >= wanted, timeout=5)
-        if offline:
-            with self._lock:
-                clients = list(self._clients)
-            for client in clients:
-                _reset(client)
+            clients = list(self._clients) if offline and drop_open else []
+        for client in clients:
+            _cut(client)
 
     def set_paper_out(self, paper_out: bool = True) -> None:
-        self._paper_out = paper_out
+        with self._lock:
+            self._paper_out = paper_out
+            self._release_held()
 
     def set_paused(self, paused: bool = True) -> None:
-        self._paused = paused
+        with self._lock:
+            self._paused = paused
+            self._release_held()
+
+    def _release_held(self) -> None:
+        if self._paper_out or self._paused:
+            return
+        held, self._held = self._held, []
+        for data in held:
+            self._record(data, "printed")
 
     def set_slow(self, seconds_per_job: float) -> None:
         self._slow = max(0.0, seconds_per_job)
@@ -223,8 +235,12 @@ class PrinterEmulator:
                         buffer = buffer[end + len(_END):]
                         if self._slow:
                             time.sleep(self._slow)
-                        outcome = "paper out" if self._paper_out else "paused" if self._paused else "printed"
-                        self._record(job, outcome)
+                        with self._lock:
+                            if self._paper_out or self._paused:
+                                self._held.append(job)
+                                self._record(job, "held")
+                            else:
+                                self._record(job, "printed")
                         continue
                 chunk = client.recv(65536)
                 if not chunk:
@@ -258,6 +274,15 @@ def _reset(sock: socket.socket) -> None:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
+    except OSError:
+        pass
+
+
+def _cut(sock: socket.socket) -> None:
+    """Cut a connection another thread is serving: it wakes up, closes, and the peer gets RST."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
 

@@ -71,13 +71,16 @@ def test_a_paused_printer_gets_no_job(printer, template, unit):
     assert printer.jobs == []
 
 
-def test_without_host_status_a_job_reaches_a_printer_out_of_labels_but_does_not_print(printer, template, unit):
+def test_without_host_status_a_job_reaches_a_printer_out_of_labels_and_prints_once_loaded(printer, template, unit):
     printer.set_paper_out()
-    _tcp(printer, host_status=False).send(label_job(template, unit).data)
+    job = label_job(template, unit)
+    _tcp(printer, host_status=False).send(job.data)
     deadline = time.monotonic() + 3
     while not printer.jobs and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert [job.outcome for job in printer.jobs] == ["paper out"]
+    assert [j.outcome for j in printer.jobs] == ["held"] and printer.printed() == []
+    printer.set_paper_out(False)
+    assert printer.printed_ids() == [job.job_id]
 
 
 def test_a_dropped_connection_mid_job_is_an_offline_error_and_nothing_printed(printer, template, unit):
