@@ -6,8 +6,10 @@ labels or slow cannot slow the line. The worker sends jobs in order; a job the p
 did not take stays first in line and is retried with a growing pause (``backoff_first``
 doubling up to ``backoff_max``). Each job has an id: a job is removed from the queue as
 soon as the printer took it and a second submit of the same id is ignored, so a label
-prints once. (A station killed between the printer taking a job and the store being
-rewritten prints that one label again at the next start: at least once, never lost.)
+prints once. Two windows remain where a label can come out twice, never none: a station
+killed between the printer taking a job and the store being rewritten (it is sent again at
+the next start), and a printer that loses power or network after taking a job but before
+answering the ``~HS`` that confirms it (the job is retried).
 
 The listener hears every outcome (``printed``, or ``queued`` with the printer's error
 code and hint) from the worker thread; the runner turns a tile amber on ``queued``.

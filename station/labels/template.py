@@ -178,7 +178,7 @@ def _dots(mm: float, dpi: int) -> int:
 def load_template(path: Path | str) -> LabelTemplate:
     """Read and validate one label template; raises :class:`LabelTemplateError`."""
     path = Path(path)
-    parser = configparser.ConfigParser(interpolation=None)
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
     try:
         with path.open(encoding="utf-8") as handle:
             parser.read_file(handle)

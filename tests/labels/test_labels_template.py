@@ -149,3 +149,10 @@ def test_an_unknown_labels_key_and_a_bad_boolean_are_refused(tmp_path):
         load_label_settings({"printr": "x", "printer": "tcp://h", "template": "label.ini"}, tmp_path)
     with pytest.raises(LabelConfigError, match="reject_tag"):
         load_label_settings({"printer": "tcp://h", "template": "label.ini", "reject_tag": "maybe"}, tmp_path)
+
+
+def test_inline_comments_are_allowed_as_in_station_ini(tmp_path):
+    path = write_template(tmp_path, GOOD.replace("kind = qr", "kind = qr  ; or datamatrix")
+                          .replace("content = {serial}", "content = https://example.com/#/u/{serial}  ; a URL"))
+    template = load_template(path)
+    assert template.code.kind == "qr" and template.code.content == "https://example.com/#/u/{serial}"
