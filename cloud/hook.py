@@ -57,16 +57,21 @@ __all__ = [
     "ROW_PREFIX",
     "SERIAL_RULE",
     "SIGNED_ATTRIBUTES",
+    "STATIONS_KEY",
     "CertificateError",
     "Decision",
+    "Denied",
     "HookRequest",
     "HookSettings",
+    "StationKey",
     "Verdict",
     "canonical_row_bytes",
+    "check_possession",
     "decide",
     "device_key_sha256",
     "handler",
     "judge",
+    "make_client",
     "parse_event",
     "pop_message",
     "reset_caches",
@@ -94,6 +99,8 @@ ROW_PREFIX = b"station-row/1\n"
 POP_PREFIX = b"device-pop/1\n"
 DEVICE_SIGNATURE_PARAMETER = "DeviceSignature"
 DEVICE_KEY_INDEX = "device-key-index"
+TABLE_KEY = "serial"
+STATIONS_KEY = "key_id"
 CLAIM_CLIENT_PREFIX = "provision-"
 """MQTT client IDs of this prefix belong to the claim certificate (the claim policy allows
 no other); no thing may be named with it, so a claim connection can never take over a
@@ -194,7 +201,9 @@ class HookSettings:
 # ----------------------------------------------------------------- parse
 
 
-class _Deny(Exception):
+class Denied(Exception):
+    """A deny with its reason code (and a short detail), raised while parsing or judging."""
+
     def __init__(self, reason: str, detail: str | None = None):
         super().__init__(reason)
         self.reason = reason
@@ -224,20 +233,20 @@ def _sane(value: Any, pattern: re.Pattern[str]) -> str | None:
 def _field(container: Mapping[str, Any], name: str) -> Any:
     value = container.get(name)
     if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
-        raise _Deny("FIELD_TOO_LARGE", name)
+        raise Denied("FIELD_TOO_LARGE", name)
     return value
 
 
 def _parameters(event: Any) -> dict[str, Any]:
     if not isinstance(event, dict):
-        raise _Deny("EVENT_NOT_OBJECT")
+        raise Denied("EVENT_NOT_OBJECT")
     # Two documented shapes: parameters/clientId/claimCertificateId and
     # incomingParameters/mqttClientId/claimId.
     params = event.get("parameters")
     if params is None:
         params = event.get("incomingParameters")
     if not isinstance(params, dict):
-        raise _Deny("PARAMETERS_MISSING" if params is None else "PARAMETERS_INVALID")
+        raise Denied("PARAMETERS_MISSING" if params is None else "PARAMETERS_INVALID")
     return params
 
 
@@ -255,35 +264,35 @@ def _certificate(event: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[s
     if cert_id is None:
         cert_id = _field(params, "certificateId")
     if cert_id is None:
-        raise _Deny("CERT_ID_MISSING")
+        raise Denied("CERT_ID_MISSING")
     if _sane(cert_id, _CERT_ID_RE) is None:
-        raise _Deny("CERT_ID_INVALID")
+        raise Denied("CERT_ID_INVALID")
     # certificatePem: only the top-level field, which AWS IoT fills with the certificate
     # being registered. `parameters` is written by the device itself and never trusted.
     pem = _field(event, "certificatePem")
     if pem is None or pem == "":
-        raise _Deny("CERT_PEM_MISSING")
+        raise Denied("CERT_PEM_MISSING")
     param_pem = _field(params, "certificatePem")
     if param_pem is not None and param_pem != pem:
-        raise _Deny("CERT_PEM_CONFLICT")
+        raise Denied("CERT_PEM_CONFLICT")
     try:
         spki = spki_from_pem(pem)
     except DerError as exc:
-        raise _Deny("CERT_PEM_INVALID", str(exc)) from None
+        raise Denied("CERT_PEM_INVALID", str(exc)) from None
     return cert_id.lower(), pem, spki
 
 
 def _decode_signature(raw: Any) -> bytes:
     if not isinstance(raw, str) or len(raw) > MAX_SIGNATURE_CHARS or not _B64_RE.fullmatch(raw):
-        raise _Deny("DEVICE_SIGNATURE_INVALID", "not base64")
+        raise Denied("DEVICE_SIGNATURE_INVALID", "not base64")
     try:
         return base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
-        raise _Deny("DEVICE_SIGNATURE_INVALID", "not base64") from None
+        raise Denied("DEVICE_SIGNATURE_INVALID", "not base64") from None
 
 
 def parse_event(event: Any, settings: HookSettings, log: dict[str, Any] | None = None) -> HookRequest:
-    """Check the event's shape and return what it asks; raise ``_Deny`` otherwise.
+    """Check the event's shape and return what it asks; raise ``Denied`` otherwise.
 
     ``log`` (when given) receives the fields worth logging as soon as they are known."""
     log = log if log is not None else {}
@@ -296,17 +305,17 @@ def parse_event(event: Any, settings: HookSettings, log: dict[str, Any] | None =
         log["claimCertificateId"] = claim_id
     serial = _field(params, settings.serial_parameter)
     if serial is None:
-        raise _Deny("SERIAL_MISSING")
+        raise Denied("SERIAL_MISSING")
     if _sane(serial, SERIAL_RULE) is None:
-        raise _Deny("SERIAL_INVALID")
+        raise Denied("SERIAL_INVALID")
     log["serial"] = serial
     cert_id, pem, spki = _certificate(event, params)
     log["certificateId"] = cert_id
     thing_name = settings.thing_name_prefix + serial
     if len(thing_name) > 128:
-        raise _Deny("THING_NAME_TOO_LONG")
+        raise Denied("THING_NAME_TOO_LONG")
     if thing_name.lower().startswith(CLAIM_CLIENT_PREFIX):
-        raise _Deny("THING_NAME_RESERVED")
+        raise Denied("THING_NAME_RESERVED")
     return HookRequest(
         serial=serial,
         certificate_id=cert_id,
@@ -321,21 +330,21 @@ def parse_event(event: Any, settings: HookSettings, log: dict[str, Any] | None =
 
 def check_possession(request: HookRequest) -> None:
     """The device's proof that it holds the private key of the certificate being
-    registered; raise ``_Deny`` when it is missing or does not verify."""
+    registered; raise ``Denied`` when it is missing or does not verify."""
     if request.device_signature is None or request.device_signature == "":
-        raise _Deny("DEVICE_SIGNATURE_MISSING")
+        raise Denied("DEVICE_SIGNATURE_MISSING")
     signature = _decode_signature(request.device_signature)
     try:
         key = load_public_key(request.spki)
     except VerifyError as exc:
-        raise _Deny("DEVICE_KEY_UNSUPPORTED", str(exc)) from None
+        raise Denied("DEVICE_KEY_UNSUPPORTED", str(exc)) from None
     message = pop_message(request.serial, request.certificate_id)
     try:
         ok = verify(key, message, signature)
     except VerifyError as exc:
-        raise _Deny("DEVICE_SIGNATURE_INVALID", str(exc)) from None
+        raise Denied("DEVICE_SIGNATURE_INVALID", str(exc)) from None
     if not ok:
-        raise _Deny("DEVICE_SIGNATURE_INVALID")
+        raise Denied("DEVICE_SIGNATURE_INVALID")
 
 
 # ----------------------------------------------------------------- judge
@@ -503,7 +512,7 @@ def _call(operation: Callable[..., Any], deadline: float, **request: Any) -> Any
     attempt = 0
     while True:
         if deadline - time.monotonic() < ATTEMPT_S:
-            raise _Deny("DEADLINE")
+            raise Denied("DEADLINE")
         attempt += 1
         try:
             return operation(**request)
@@ -511,10 +520,10 @@ def _call(operation: Callable[..., Any], deadline: float, **request: Any) -> Any
             if _error_name(exc) == "ConditionalCheckFailedException":
                 raise
             if attempt >= MAX_ATTEMPTS or not _retryable(exc):
-                raise _Deny("DB_ERROR", _error_name(exc)) from None
+                raise Denied("DB_ERROR", _error_name(exc)) from None
         except Exception as exc:  # noqa: BLE001 - any failure to talk to the table is a deny
             if attempt >= MAX_ATTEMPTS or not _retryable(exc):
-                raise _Deny("DB_ERROR", _error_name(exc)) from None
+                raise Denied("DB_ERROR", _error_name(exc)) from None
         time.sleep(min(0.05 * attempt * (1 + random.random()), 0.2))
 
 
@@ -561,7 +570,7 @@ class _Table:
         self.calls.append("GetItem")
         answer = _call(
             self.client.get_item, self.deadline,
-            TableName=self.settings.table_name, Key={"serial": {"S": serial}}, ConsistentRead=True,
+            TableName=self.settings.table_name, Key={TABLE_KEY: {"S": serial}}, ConsistentRead=True,
         )
         return answer.get("Item")
 
@@ -576,7 +585,7 @@ class _Table:
         self.calls.append("GetItem(registry)")
         found = _call(
             self.client.get_item, self.deadline,
-            TableName=table, Key={"key_id": {"S": key_id}}, ConsistentRead=True,
+            TableName=table, Key={STATIONS_KEY: {"S": key_id}}, ConsistentRead=True,
         ).get("Item")
         if not found:
             return None
@@ -596,7 +605,7 @@ class _Table:
             ExpressionAttributeValues={":key": {"S": key_sha256}},
             Limit=10,
         )
-        return any(_s(found, "serial") != serial for found in answer.get("Items", []))
+        return any(_s(found, TABLE_KEY) != serial for found in answer.get("Items", []))
 
     def claim(self, request: HookRequest, item: Mapping[str, Any], verdict: Verdict, now: str) -> Any:
         """The conditional claim; returns None, or the failed condition's exception."""
@@ -624,7 +633,7 @@ class _Table:
             _call(
                 self.client.update_item, self.deadline,
                 TableName=self.settings.table_name,
-                Key={"serial": {"S": request.serial}},
+                Key={TABLE_KEY: {"S": request.serial}},
                 UpdateExpression="SET provisioned_at = :now, certificate_id = :cert, thing_name = :thing",
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#status": "status"},
@@ -704,7 +713,7 @@ def decide(
     try:
         problem = settings.problem()
         if problem:
-            raise _Deny(problem)
+            raise Denied(problem)
         request = parse_event(event, settings, fields)
         if settings.require_device_signature:
             check_possession(request)
@@ -713,7 +722,7 @@ def decide(
         verdict = judge(request, item, tables.station_for(item), settings)
         if verdict.action in ("claim", "reclaim"):
             verdict = _claim_and_settle(tables, request, item or {}, verdict, _now_iso(now))
-    except _Deny as deny:
+    except Denied as deny:
         return Decision(False, deny.reason, detail=deny.detail, fields=fields)
     except Exception as exc:  # noqa: BLE001 - the hook denies instead of crashing
         return Decision(False, "INTERNAL_ERROR", detail=type(exc).__name__, fields=fields)
