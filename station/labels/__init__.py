@@ -33,7 +33,7 @@ from station.labels.queue import (
     label_job,
     reject_job,
 )
-from station.labels.service import LabelHistory, LabelService, short_fingerprint
+from station.labels.service import LabelHistory, LabelService, RecordsHistory, short_fingerprint
 from station.labels.settings import LabelSettings, load_label_settings
 from station.labels.template import (
     LabelData,
@@ -47,7 +47,7 @@ __all__ = [
     "JobOutcome", "JsonFileStore", "LabelCodeUnavailable", "LabelConfigError", "LabelData", "LabelError",
     "LabelJob", "LabelLayout", "LabelSettings", "LabelTemplate", "LabelTemplateError", "PrintQueue",
     "PrinterConfigError", "PrinterError", "PrinterOffline", "PrinterPaperOut", "PrinterPaused",
-    "PrinterStatus", "PrinterTimeout", "PrinterTransport", "LabelHistory", "LabelService", "label_job",
+    "PrinterStatus", "PrinterTimeout", "PrinterTransport", "LabelHistory", "LabelService", "RecordsHistory", "label_job",
     "layout_label", "load_label_settings", "load_template", "printer_from_uri", "reject_job",
     "short_fingerprint",
 ]

@@ -67,9 +67,9 @@ class PrinterTimeout(PrinterError):
 
 class PrinterConfigError(PrinterError):
     code = "PRINTER_CONFIG"
-    hint = "Fix the printer setting in station.ini [labels] (tcp://HOST:9100, cups:QUEUE, windows:NAME, usb:/dev/usb/lp0)."
+    hint = "Fix printer = ... in labels.ini next to station.ini (tcp://HOST:9100, cups:QUEUE, windows:NAME, usb:/dev/usb/lp0)."
 
 
 class LabelConfigError(LabelError):
     code = "LABEL_CONFIG_INVALID"
-    hint = "Fix the [labels] section of station.ini (see the sample station.ini) and start again."
+    hint = "Fix labels.ini next to station.ini (every key is explained in station/labels/settings.py) and start again."

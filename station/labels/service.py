@@ -48,6 +48,28 @@ class LabelHistory(Protocol):
         """The printer took it (printed) or not yet (queued, with the error code)."""
 
 
+class LabelRecords(Protocol):
+    """What :class:`RecordsHistory` needs of the station's records (``records.Records``)."""
+
+    def record_label(self, job_id: str, *, serial: str, kind: str, requested_by: str) -> object: ...
+
+    def record_label_outcome(self, job_id: str, *, state: str, attempts: int, code: str | None) -> object: ...
+
+
+class RecordsHistory:
+    """The label history kept in the station's database (a reprint is also audited there)."""
+
+    def __init__(self, records: LabelRecords):
+        self.records = records
+
+    def label_requested(self, job: LabelJob, requested_by: str) -> None:
+        self.records.record_label(job.job_id, serial=job.serial, kind=job.kind, requested_by=requested_by)
+
+    def label_outcome(self, outcome: JobOutcome) -> None:
+        self.records.record_label_outcome(outcome.job_id, state=outcome.state, attempts=outcome.attempts,
+                                          code=outcome.code)
+
+
 class LabelService:
     def __init__(self, settings: LabelSettings, station_id: str, *, history: LabelHistory | None = None,
                  printer: PrinterTransport | None = None, store: QueueStore | None = None):

@@ -1,8 +1,10 @@
-"""``[labels]`` in station.ini: which printer, which template for which product.
+"""``[labels]``: which printer, which template for which product.
 
-Read and validated at start by :func:`load_label_settings` (every template is loaded and
-the printer address parsed, so a mistake stops the station before the first board, not at
-the first PASS). Example::
+The section lives in ``labels.ini`` next to station.ini (:func:`load_labels_file`; no
+file, no labels), beside the templates it names, so station.ini needs no change to add a
+printer. :func:`load_label_settings` takes the section from wherever it is kept and
+validates it at start: every template is loaded and the printer address parsed, so a
+mistake stops the station before the first board, not at the first PASS. Example::
 
     [labels]
     ; tcp://HOST[:9100], cups:QUEUE, windows:PRINTER NAME, usb:/dev/usb/lp0, or none
@@ -22,6 +24,7 @@ the first PASS). Example::
 
 from __future__ import annotations
 
+import configparser
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,3 +116,26 @@ def load_label_settings(section: Mapping[str, str] | None, base_dir: Path,
     )
     settings.make_printer()
     return settings
+
+
+LABELS_FILE = "labels.ini"
+
+
+def load_labels_file(folder: Path) -> LabelSettings | None:
+    """``labels.ini`` in ``folder`` (the station.ini folder), validated; None when there is none."""
+    path = Path(folder) / LABELS_FILE
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # product names keep their case
+    try:
+        with path.open(encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        raise LabelConfigError(f"{path} cannot be read: {exc}",
+                               hint="Save it as a UTF-8 INI file with one [labels] section.") from None
+    unknown = [name for name in parser.sections() if name != "labels"]
+    if unknown or not parser.has_section("labels"):
+        raise LabelConfigError(f"{path} must hold one [labels] section" + (f", not [{unknown[0]}]" if unknown else ""),
+                               hint="Put printer = ... and template = ... under a [labels] heading.")
+    return load_label_settings(dict(parser["labels"]), Path(folder), LABELS_FILE)

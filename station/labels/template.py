@@ -186,7 +186,7 @@ def load_template(path: Path | str) -> LabelTemplate:
         raise LabelTemplateError(
             f"label template {path} does not exist",
             code="LABEL_TEMPLATE_MISSING",
-            hint="Create it (copy station/labels/sample-label.ini) or fix its path in station.ini [labels].",
+            hint="Create it (copy station/labels/sample-label.ini) or fix its path in labels.ini.",
         ) from None
     except (OSError, UnicodeDecodeError, configparser.Error) as exc:
         raise LabelTemplateError(
@@ -295,13 +295,13 @@ class TemplateSet:
             raise LabelTemplateError(
                 f"no label template for product {product!r}",
                 code="LABEL_TEMPLATE_MISSING",
-                hint=f"Add `template.{product} = labels/{product}.ini` or a default `template = ...` to station.ini [labels].",
+                hint=f"Add `template.{product} = labels/{product}.ini` or a default `template = ...` to labels.ini.",
             )
         return template
 
 
 def load_templates(default: Path | None, by_product: Mapping[str, Path]) -> TemplateSet:
-    """Load every template named in station.ini; the first bad one raises."""
+    """Load every template named in labels.ini; the first bad one raises."""
     return TemplateSet(
         default=load_template(default) if default is not None else None,
         by_product={product.lower(): load_template(path) for product, path in by_product.items()},

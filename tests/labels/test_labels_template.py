@@ -156,3 +156,22 @@ def test_inline_comments_are_allowed_as_in_station_ini(tmp_path):
                           .replace("content = {serial}", "content = https://example.com/#/u/{serial}  ; a URL"))
     template = load_template(path)
     assert template.code.kind == "qr" and template.code.content == "https://example.com/#/u/{serial}"
+
+
+def test_labels_ini_next_to_station_ini_configures_the_printer(tmp_path):
+    from station.labels.settings import load_labels_file
+
+    assert load_labels_file(tmp_path) is None
+    write_template(tmp_path, GOOD)
+    (tmp_path / "labels.ini").write_text("[labels]\nprinter = tcp://127.0.0.1:9100  ; the Zebra\ntemplate = label.ini\n")
+    settings = load_labels_file(tmp_path)
+    assert settings is not None and settings.printer == "tcp://127.0.0.1:9100"
+    assert settings.queue_file == tmp_path / "label-queue.json"
+
+
+def test_labels_ini_with_another_section_is_refused(tmp_path):
+    from station.labels.settings import load_labels_file
+
+    (tmp_path / "labels.ini").write_text("[printer]\nprinter = tcp://127.0.0.1\n")
+    with pytest.raises(LabelConfigError, match=r"one \[labels\] section"):
+        load_labels_file(tmp_path)
