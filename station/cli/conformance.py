@@ -22,7 +22,10 @@ from station.cli.common import emit_json, friendly_errors, main
 @friendly_errors
 def conformance(port: str, baud: int, rules: tuple[str, ...], no_commit: bool, as_json: bool) -> None:
     """Drive the board through every rule of the protocol and print PASS/FAIL per rule with
-    its spec section (exit 0 conforms, 1 a rule failed, 3 the port could not be opened)."""
+    its spec section (exit 0 conforms, 1 a rule failed, 3 the port could not be opened).
+
+    For development boards: the checker writes test objects, makes keys and (unless
+    --no-commit) sends COMMIT. It touches no station database or batch."""
     from flashing.conformance import run_conformance
 
     report = run_conformance(port, baudrate=baud, commit=not no_commit, rules=list(rules) or None)
