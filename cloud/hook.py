@@ -575,8 +575,9 @@ class _Table:
         return answer.get("Item")
 
     def station_for(self, item: Mapping[str, Any] | None) -> StationKey | None:
+        """The registry entry of the row's signer; only an ``allowed`` row is checked."""
         key_id = _s(item or {}, "signer_key_id")
-        if not key_id or not SHA256_HEX_RULE.fullmatch(key_id):
+        if _s(item or {}, "status") != "allowed" or not key_id or not SHA256_HEX_RULE.fullmatch(key_id):
             return None
         table = self.settings.stations_table_name
         cached = _REGISTRY.get(table, key_id, self.settings.cache_seconds)
