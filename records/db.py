@@ -17,6 +17,7 @@ Rules every method follows:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -597,6 +598,16 @@ class Records:
         dropped; see :mod:`records.audit` for what it cannot detect. Reads one consistent
         snapshot through its own connection, so the line keeps running meanwhile.
         """
+        if str(self.path) == ":memory:":  # nothing else can see it: read it through our own connection
+            with self._lock:
+                conn = self._db.conn
+                factory = conn.row_factory
+                try:
+                    return self._verify_on(conn)
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    conn.row_factory = factory
         try:
             conn = sqlite3.connect(
                 str(self.path), timeout=self._busy_timeout_s, isolation_level=None
@@ -605,13 +616,20 @@ class Records:
         except sqlite3.Error as exc:
             if _damaged(exc):
                 return AuditVerification(False, 0, None, f"the database cannot be opened: {exc}", damaged=True)
-            try:  # e.g. a read-only mount: read it as an immutable snapshot instead
-                conn = sqlite3.connect(
-                    f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
-                    timeout=self._busy_timeout_s, isolation_level=None,
-                )
-            except sqlite3.Error:
-                raise _translate(exc, self.path) from exc
+            with contextlib.suppress(UnboundLocalError, sqlite3.Error):
+                conn.close()
+            # e.g. a read-only mount, where SQLite cannot make the WAL's shared memory:
+            # read the file as an immutable snapshot instead
+            conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                timeout=self._busy_timeout_s, isolation_level=None,
+            )
+        try:
+            return self._verify_on(conn)
+        finally:
+            conn.close()
+
+    def _verify_on(self, conn: sqlite3.Connection) -> AuditVerification:
         try:
             conn.row_factory = _dict_row
             conn.execute("BEGIN")
@@ -633,11 +651,11 @@ class Records:
             )
             return verify_chain(rows, head_id, head.get(HEAD_HASH_KEY))
         except sqlite3.Error as exc:
-            if not _damaged(exc):
-                raise _translate(exc, self.path) from exc
-            return AuditVerification(False, 0, None, f"the audit log cannot be read: {exc}", damaged=True)
-        finally:
-            conn.close()
+            translated = _translate(exc, self.path)
+            if isinstance(translated, RecordsError) and not _damaged(exc):
+                raise translated from exc  # locked, read-only, ...: not a finding about the log
+            # a damaged file says nothing about tampering; a dropped table does
+            return AuditVerification(False, 0, None, f"the audit log cannot be read: {exc}", damaged=_damaged(exc))
 
     # -- sync bookkeeping ----------------------------------------------------------------
 

@@ -168,15 +168,21 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: the service is being stopped or the terminal is gone, so there is
+    no waiting for running boards; they are recorded as aborted at once."""
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Terminated(f"signal {signum}")
 
 
 @contextlib.contextmanager
 def stopping_on_signals() -> Iterator[None]:
-    """While inside, SIGTERM and SIGHUP (a service stopped, a terminal closed) stop the
-    command the way Ctrl-C does: cleanly, with running attempts recorded as aborted
-    (:meth:`Station.close`). The earlier handlers are put back on the way out."""
+    """While inside, SIGTERM and SIGHUP (a service stopped, a terminal closed) raise
+    :class:`Terminated`, a KeyboardInterrupt: the command stops cleanly and running attempts
+    are recorded as aborted (:meth:`Station.close`). The earlier handlers are put back on
+    the way out."""
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for name in ("SIGTERM", "SIGHUP"):

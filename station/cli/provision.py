@@ -15,6 +15,7 @@ from station.cli.common import (
     EXIT_FAIL,
     STATION_SIDE_CODES,
     Context,
+    Terminated,
     as_dict,
     check_supervisor,
     default_operator,
@@ -200,13 +201,17 @@ def _run(ctx: Context, ports: str | None, once: bool, batch: str | None, operato
         click.echo("Scan each board's label here, then plug the board in.")
         threading.Thread(target=_read_labels, args=(runner, sys.stdin), name="label-reader", daemon=True).start()
     runner.start()
+    grace = 30.0
     try:
         view.run_until(stop)
+    except Terminated:
+        grace = 0.0
+        click.echo("\nterminated: running boards are recorded as aborted", err=True)
     except KeyboardInterrupt:
         click.echo("\nstopping: letting running boards finish (Ctrl-C again aborts them)…", err=True)
     finally:
         try:
-            aborted = runner.stop(timeout=30)
+            aborted = runner.stop(timeout=grace)
         finally:
             view.close()
     passed = sum(r.passed for r in runner.results)

@@ -1,0 +1,27 @@
+"""``station --help`` and the small commands import only what they need."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("boto3", "botocore", "cryptography", "records", "sqlite_utils", "station.provisioning",
+         "station.sync", "station.reports", "flashing.sim")
+
+
+def test_importing_the_cli_loads_no_heavy_package():
+    code = ("import sys, station.cli; "
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+    assert loaded == ""
+
+
+def test_the_clis_copies_of_names_match_their_owners():
+    from records.models import ROLES
+    from station.cli.report import FORMATS
+    from station.cli.users import ROLES as CLI_ROLES
+    from station.reports.formats import FORMATS as REPORT_FORMATS
+
+    assert FORMATS == REPORT_FORMATS
+    assert CLI_ROLES == ROLES
