@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from records import Records  # noqa: E402
+from records import Records
 
 
 @pytest.fixture
