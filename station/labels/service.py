@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 from station.labels.errors import LabelError, PrinterError
@@ -27,7 +28,7 @@ from station.labels.queue import (
     label_job,
     reject_job,
 )
-from station.labels.settings import LabelSettings
+from station.labels.settings import LabelSettings, load_labels_file
 from station.labels.template import LabelData, LabelLayout, layout_label
 
 FINGERPRINT_CHARS = 12
@@ -82,6 +83,15 @@ class LabelService:
             store=store if store is not None else JsonFileStore(settings.queue_file),
             listener=self._outcome,
         )
+
+    @classmethod
+    def for_station(cls, folder: Path, station_id: str, records: LabelRecords | None = None) -> LabelService | None:
+        """The service of the station whose station.ini is in ``folder``: None without a
+        ``labels.ini`` there; raises a LabelError for a bad one (at start, not at the first PASS)."""
+        settings = load_labels_file(folder)
+        if settings is None:
+            return None
+        return cls(settings, station_id, history=RecordsHistory(records) if records is not None else None)
 
     def start(self) -> LabelService:
         self.queue.start()
@@ -157,6 +167,11 @@ class LabelService:
         self._outcome(JobOutcome(job.job_id, serial, job.kind, "printed", 1, 0,
                                  latency_seconds=time.monotonic() - started))
         return job
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for every queued label to print (a one-shot command that
+        exits); True if none is left. Labels still queued stay in the queue file."""
+        return self.queue.wait_idle(timeout)
 
     def status(self) -> QueueStatus:
         return self.queue.status()
