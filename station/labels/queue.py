@@ -193,8 +193,11 @@ class PrintQueue:
     # -- the line's side -------------------------------------------------------------
 
     def start(self) -> PrintQueue:
-        """Load the jobs a previous run left and start sending."""
+        """Load the jobs a previous run left and start sending (again after :meth:`stop`)."""
         with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return self
+            self._stopping = False
             known = {job.job_id for job in self._pending}
             now = time.monotonic()
             for job in self.store.load():

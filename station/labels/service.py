@@ -103,6 +103,10 @@ class LabelService:
     def add_listener(self, listener: Callable[[JobOutcome], None]) -> None:
         self._listeners.append(listener)
 
+    def remove_listener(self, listener: Callable[[JobOutcome], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def _outcome(self, outcome: JobOutcome) -> None:
         if self.history is not None:
             self.history.label_outcome(outcome)

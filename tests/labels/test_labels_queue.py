@@ -169,3 +169,17 @@ def test_a_failing_listener_does_not_stop_the_printing(printer, template):
     finally:
         queue.stop()
     assert printer.printed_ids() == [job.job_id for job in jobs] and len(calls) == 2
+
+
+def test_a_queue_can_be_started_twice_and_restarted_after_stop(printer, template):
+    queue = PrintQueue(TcpPrinter("127.0.0.1", printer.port), store=MemoryStore())
+    queue.start().start()
+    queue.stop()
+    queue.start()
+    try:
+        job = label_job(template, LabelData(serial="SIM000001"))
+        queue.submit(job)
+        assert queue.wait_idle(5)
+    finally:
+        queue.stop()
+    assert printer.printed_ids() == [job.job_id]
