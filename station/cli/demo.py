@@ -26,7 +26,11 @@ from station.cli.common import friendly_errors, main
 @friendly_errors
 def demo(boards: int, folder: str, faults: tuple[str, ...], baud: int, keygen_ms: float,
          endpoint_url: str | None, driver: str, as_json: bool) -> None:
-    """Run a whole demo line: demo claim material, simulated boards, provisioning, summary."""
+    """Run a whole demo line: demo claim material, simulated boards, provisioning, summary.
+
+    Exit 0 when every board ended as its faults predict (a predicted FAIL is expected) and
+    the cloud check held; 1 otherwise; 2 for a wrong option; 3 when the station could not
+    run it (e.g. an --endpoint-url that does not answer; nothing is written then)."""
     from station.demo.line import run_demo
 
     code = run_demo(

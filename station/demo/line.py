@@ -131,12 +131,17 @@ def parse_board_faults(specs: Iterable[str], boards: int, driver: str = "agent")
     return faults
 
 
-def prepare_folder(folder: Path, *, endpoint_url: str | None = None) -> Path:
+def prepare_folder(folder: Path, *, endpoint_url: str | None = None, driver: str | None = None) -> Path:
     """Write the demo ``station.ini`` and claim material, unless they are there already.
 
-    ``endpoint_url`` (``station demo --endpoint-url``) is written into ``[cloud]`` so the
-    folder keeps pointing at that endpoint afterwards.
+    ``endpoint_url`` (``station demo --endpoint-url``, checked first) is written into
+    ``[cloud]`` and ``driver`` into ``[station]``, so the folder keeps working the way the
+    demo ran: later commands (``station run``, the app) use the same endpoint and boards.
     """
+    if endpoint_url:
+        from station.sync.dynamo import validate_endpoint_url
+
+        endpoint_url = validate_endpoint_url(endpoint_url, origin="--endpoint-url")
     folder.mkdir(parents=True, exist_ok=True)
     ini = folder / DEFAULT_CONFIG_NAME
     if ini.exists():
@@ -150,6 +155,8 @@ def prepare_folder(folder: Path, *, endpoint_url: str | None = None) -> Path:
         _ensure_signing_key(load_config(ini))
         if endpoint_url:
             _set_endpoint(ini, endpoint_url)
+        if driver:
+            _set_driver(ini, driver)
         return ini
     files = make_demo_claim_material(folder / "demo-claim")
     ini.write_text(
@@ -163,8 +170,15 @@ def prepare_folder(folder: Path, *, endpoint_url: str | None = None) -> Path:
         ),
         encoding="utf-8",
     )
+    if driver:
+        _set_driver(ini, driver)
     _ensure_signing_key(load_config(ini))
     return ini
+
+
+def _set_driver(ini: Path, driver: str) -> None:
+    text = ini.read_text(encoding="utf-8")
+    ini.write_text(re.sub(r"(?m)^driver\s*=.*$", f"driver = {driver}", text, count=1), encoding="utf-8")
 
 
 def register_demo_station(client: object, cloud: CloudConfig, config: StationConfig) -> None:
@@ -216,13 +230,25 @@ def run_demo(
 ) -> int:
     """Run the demo line; returns the exit code.
 
-    0 when every board ended as its faults predict and every case of the cloud check
-    came out as the trust chain requires.
+    0 when every board ended as its faults predict (a FAIL that a fault predicts is
+    expected) and every case of the cloud check came out as the trust chain requires;
+    1 otherwise. The summary line says which.
     """
     folder = Path(folder).resolve()
     default_faults = DEFAULT_DEMO_FAULTS[driver] if boards >= 2 else ()  # the default fault is board 2's
     fault_map = parse_board_faults(faults or default_faults, boards, driver)
-    ini = prepare_folder(folder, endpoint_url=endpoint_url)
+    if endpoint_url:
+        from station.sync.dynamo import validate_endpoint_url
+
+        endpoint_url = validate_endpoint_url(endpoint_url, origin="--endpoint-url")
+        if not _answers(endpoint_url):
+            raise StationError(
+                f"--endpoint-url {endpoint_url}: nothing answers there",
+                code="DEMO_ENDPOINT_UNREACHABLE",
+                hint="Start the endpoint first (e.g. `station cloud local` in another terminal), or leave "
+                "--endpoint-url out and the demo starts one of its own.",
+            )
+    ini = prepare_folder(folder, endpoint_url=endpoint_url, driver=driver)
     say = (lambda text: None) if as_json else echo
     with open_station(ini) as station:
         station.take_line()
@@ -238,7 +264,7 @@ def run_demo(
             + (", ".join(f"board {i + 1}: {'+'.join(f)}" for i, f in sorted(fault_map.items())) or "none"))
         say("")
         results, keys = _provision(station, driver, batch_id, boards, baud, keygen_ms, fault_map, say)
-        expected = all(r.passed == _expected_to_pass(fault_map.get(i, [])) for i, r in enumerate(results))
+        expected = ended_as_expected(results, fault_map)
         if not as_json:
             _say_summary(results, fault_map, expected, say)
         cloud = DemoCloud(station, folder, endpoint_url, say)
@@ -258,6 +284,10 @@ def run_demo(
                      "got": "allow" if c.allowed else "deny", "ok": c.ok} for c in cases],
             }, indent=2, default=str))
             return 0 if expected and trusted else 1
+        say("")
+        say("Exit 0: every board ended as its faults predict and the cloud check held." if expected and trusted
+            else "Exit 1: " + ("a board did not end as its faults predict" if not expected
+                               else "a case of the cloud check came out wrong") + ".")
         say("")
         say("Try next, in this folder:")
         say("  station units                 the allow-list")
@@ -288,7 +318,12 @@ def _provision(
         provisioner = Provisioner(config, station.records, station.claim())
         runner = LineRunner(provisioner, ManualPorts(), batch=batch_id, operator="demo")
         provisioner.bus.subscribe(lambda event: _say_result(event, say))
-        results = runner.run_once([sim.port for sim in sims])
+        try:
+            results = runner.run_once([sim.port for sim in sims])
+        except KeyboardInterrupt:
+            # before the simulated boards go, or their attempts would end as FAIL BOARD_DISCONNECTED
+            station.records.abort_open_attempts("the demo was stopped (Ctrl-C) while this board ran")
+            raise
     finally:
         for sim in sims:
             sim.stop()
@@ -408,6 +443,24 @@ def _table_rows(client: object, table: str | None) -> list[dict]:
 
 def _expected_to_pass(faults: Iterable[str]) -> bool:
     return all(fault.strip().lower().partition("@")[0] in RECOVERED_FAULT_KINDS for fault in faults)
+
+
+def _kinds(faults: Iterable[str]) -> set[str]:
+    return {fault.strip().lower().partition("@")[0] for fault in faults}
+
+
+def ended_as_expected(results: list[ProvisionResult], fault_map: dict[int, list[str]]) -> bool:
+    """Whether every board ended as its faults predict.
+
+    ``reuse-key`` boards all "generate" one shared key: the first of them to be recorded
+    PASSes (its key is new) unless an earlier run recorded it already; every other one
+    FAILs DEVICE_KEY_REPEATED. So among them at most one PASSes, whichever it is.
+    """
+    reusers = [r for i, r in enumerate(results) if "reuse-key" in _kinds(fault_map.get(i, []))]
+    others = [(i, r) for i, r in enumerate(results) if "reuse-key" not in _kinds(fault_map.get(i, []))]
+    if sum(r.passed for r in reusers) > 1 or any(not r.passed and r.code != "DEVICE_KEY_REPEATED" for r in reusers):
+        return False
+    return all(r.passed == _expected_to_pass(fault_map.get(i, [])) for i, r in others)
 
 
 def _say_result(event: object, say: Callable[[str], None]) -> None:
