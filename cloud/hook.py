@@ -677,6 +677,14 @@ def _now_iso(now: _dt.datetime | None) -> str:
     return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _note_row(fields: dict[str, Any], item: Mapping[str, Any] | None) -> None:
+    """Who signed the row, for the log line (an investigation starts there)."""
+    for attribute, name in (("station_id", "stationId"), ("signer_key_id", "signerKeyId")):
+        value = _s(item or {}, attribute)
+        if value is not None and _CLIENT_ID_RE.fullmatch(value):
+            fields[name] = value
+
+
 def _claim_and_settle(
     tables: _Table, request: HookRequest, item: Mapping[str, Any], verdict: Verdict, now: str
 ) -> Verdict:
@@ -720,6 +728,7 @@ def decide(
             check_possession(request)
         tables = _Table(dynamodb, settings, deadline)
         item = tables.read_row(request.serial)
+        _note_row(fields, item)
         verdict = judge(request, item, tables.station_for(item), settings)
         if verdict.action in ("claim", "reclaim"):
             verdict = _claim_and_settle(tables, request, item or {}, verdict, _now_iso(now))

@@ -89,3 +89,55 @@ def pop_signature(key: Any, serial: str, certificate_id: str) -> str:
         digest = hashes.SHA384() if key.curve.key_size == 384 else hashes.SHA256()
         signature = key.sign(message, ec.ECDSA(digest))
     return base64.b64encode(signature).decode("ascii")
+
+
+def unit_values(serial: str, key_sha256: str, *, status: str = "allowed",
+                batch: str = "B-2024-001", station_id: str = "line1-st3",
+                claim_cert: str = CLAIM_CERT, rev: int = 1) -> dict[str, Any]:
+    return {
+        "serial": serial,
+        "status": status,
+        "batch": batch,
+        "product": "sensor-v2",
+        "station_id": station_id,
+        "device_key_sha256": key_sha256,
+        "claim_cert_sha256": claim_cert,
+        "factory_at": "2024-05-01T10:00:00Z",
+        "rev": rev,
+    }
+
+
+def make_event(
+    serial: Any,
+    cert: Any,
+    *,
+    shape: str = "parameters",
+    serial_parameter: str = "SerialNumber",
+    pop: bool = True,
+    claim_cert: str = CLAIM_CERT,
+) -> dict[str, Any]:
+    """An AWS IoT pre-provisioning hook event, in either documented shape, with the
+    device's proof of possession (``DeviceSignature``) unless ``pop`` is false."""
+    params: dict[str, Any] = {serial_parameter: serial}
+    if pop and cert is not None and cert.key is not None and isinstance(serial, str):
+        params["DeviceSignature"] = pop_signature(cert.key, serial, cert.certificate_id)
+    event: dict[str, Any] = {
+        "certificateId": cert.certificate_id if cert else "0" * 64,
+        "certificatePem": cert.pem if cert else "",
+        "templateArn": "arn:aws:iot:us-east-1:123456789012:provisioningtemplate/StationFleet",
+    }
+    if shape == "parameters":
+        event.update(
+            claimCertificateId=claim_cert,
+            clientId="221a6d10-9c7f-42f1-9153-e52e6fc869c1",
+            parameters=params,
+        )
+    elif shape == "incomingParameters":
+        event.update(
+            claimId=claim_cert,
+            mqttClientId="221a6d10-9c7f-42f1-9153-e52e6fc869c1",
+            incomingParameters=params,
+        )
+    else:
+        raise ValueError(shape)
+    return event

@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from cloud_rows import CLAIM_CERT, StationKey, pop_signature, row_item
+from cloud_rows import StationKey, make_event, row_item, unit_values
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -148,22 +148,6 @@ def station_key(ddb: Any, stations_table: str) -> StationKey:
     return key
 
 
-def unit_values(serial: str, key_sha256: str, *, status: str = "allowed",
-                batch: str = "B-2024-001", station_id: str = "line1-st3",
-                claim_cert: str = CLAIM_CERT, rev: int = 1) -> dict[str, Any]:
-    return {
-        "serial": serial,
-        "status": status,
-        "batch": batch,
-        "product": "sensor-v2",
-        "station_id": station_id,
-        "device_key_sha256": key_sha256,
-        "claim_cert_sha256": claim_cert,
-        "factory_at": "2024-05-01T10:00:00Z",
-        "rev": rev,
-    }
-
-
 @pytest.fixture
 def put_unit(ddb: Any, table: str, station_key: StationKey) -> Any:
     """Write an allow-list item the way a station does: its attributes, signed by
@@ -269,42 +253,6 @@ class LocalCA:
 @pytest.fixture(scope="session")
 def ca() -> LocalCA:
     return LocalCA()
-
-
-def make_event(
-    serial: Any,
-    cert: DeviceCert | None,
-    *,
-    shape: str = "parameters",
-    serial_parameter: str = "SerialNumber",
-    pop: bool = True,
-    claim_cert: str = CLAIM_CERT,
-) -> dict[str, Any]:
-    """An AWS IoT pre-provisioning hook event, in either documented shape, with the
-    device's proof of possession (``DeviceSignature``) unless ``pop`` is false."""
-    params: dict[str, Any] = {serial_parameter: serial}
-    if pop and cert is not None and cert.key is not None and isinstance(serial, str):
-        params["DeviceSignature"] = pop_signature(cert.key, serial, cert.certificate_id)
-    event: dict[str, Any] = {
-        "certificateId": cert.certificate_id if cert else "0" * 64,
-        "certificatePem": cert.pem if cert else "",
-        "templateArn": "arn:aws:iot:us-east-1:123456789012:provisioningtemplate/StationFleet",
-    }
-    if shape == "parameters":
-        event.update(
-            claimCertificateId=claim_cert,
-            clientId="221a6d10-9c7f-42f1-9153-e52e6fc869c1",
-            parameters=params,
-        )
-    elif shape == "incomingParameters":
-        event.update(
-            claimId=claim_cert,
-            mqttClientId="221a6d10-9c7f-42f1-9153-e52e6fc869c1",
-            incomingParameters=params,
-        )
-    else:
-        raise ValueError(shape)
-    return event
 
 
 @pytest.fixture

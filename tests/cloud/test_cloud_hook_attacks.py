@@ -15,8 +15,7 @@ import time
 from typing import Any
 
 import pytest
-from cloud_rows import CLAIM_CERT, StationKey, pop_signature
-from conftest import make_event, unit_values
+from cloud_rows import CLAIM_CERT, StationKey, make_event, pop_signature, unit_values
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 SERIAL = "SN-000777"
