@@ -61,6 +61,7 @@ from .models import (
     AuditEntry,
     AuditVerification,
     Batch,
+    LabelRecord,
     StepTiming,
     Unit,
     User,
@@ -101,6 +102,7 @@ ON CONFLICT (serial) DO UPDATE SET
 # a revoked board that passes again stays revoked until someone calls unrevoke().
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+LABEL_KINDS = ("label", "reprint", "reject")
 
 
 class Records:
@@ -566,6 +568,47 @@ class Records:
     def unrevoke(self, serial: str, *, actor: str, reason: str) -> Unit:
         """Lift a revocation (audit ``unit.unrevoke``)."""
         return self._set_status(serial, "allowed", actor=actor, reason=reason)
+
+    # -- labels --------------------------------------------------------------------------
+
+    def record_label(self, job_id: str, *, serial: str, kind: str, requested_by: str) -> LabelRecord:
+        """A label job was asked for; a supervisor's reprint is also audited (``label.reprint``)."""
+        _require_text(job_id=job_id, serial=serial, requested_by=requested_by)
+        if kind not in LABEL_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(LABEL_KINDS)}, not {kind!r}")
+        at = self._stamp()
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO labels (job_id, serial, kind, requested_by, requested_at, state) "
+                "VALUES (?, ?, ?, ?, ?, 'requested')",
+                [job_id, serial, kind, requested_by, at],
+            )
+            if kind == "reprint":
+                self._append_audit(at=at, actor=requested_by, action="label.reprint", subject=serial,
+                                   details={"job_id": job_id})
+        return self._label(job_id)
+
+    def record_label_outcome(self, job_id: str, *, state: str, attempts: int, code: str | None) -> None:
+        """What the printer did with a job: ``printed``, or ``queued`` with its error code.
+        An unknown job id (asked for before the history existed) is ignored."""
+        if state not in ("queued", "printed"):
+            raise ValueError(f"state must be queued or printed, not {state!r}")
+        with self._write() as db:
+            db.execute(
+                "UPDATE labels SET state = ?, attempts = ?, last_code = coalesce(?, last_code), "
+                "printed_at = CASE WHEN ? = 'printed' THEN ? ELSE printed_at END WHERE job_id = ?",
+                [state, attempts, code, state, self._stamp(), job_id],
+            )
+
+    def labels(self, serial: str) -> list[LabelRecord]:
+        """One serial's label jobs, oldest first (none in a file opened read-only before its migration)."""
+        if not self._scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'labels'"):
+            return []
+        rows = self._rows("SELECT * FROM labels WHERE serial = ? ORDER BY requested_at, rowid", [serial])
+        return [_from_row(LabelRecord, row) for row in rows]
+
+    def _label(self, job_id: str) -> LabelRecord:
+        return _from_row(LabelRecord, self._rows("SELECT * FROM labels WHERE job_id = ?", [job_id])[0])
 
     # -- audit ---------------------------------------------------------------------------
 

@@ -146,3 +146,19 @@ class User:
     name: str
     role: str  # 'operator' | 'qa' | 'supervisor'
     created_at: str
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """One label job: asked for (``requested``), not taken by the printer yet (``queued``,
+    with the printer's ``last_code``) or ``printed``."""
+
+    job_id: str
+    serial: str
+    kind: str  # 'label' | 'reprint' | 'reject'
+    requested_by: str
+    requested_at: str
+    state: str  # 'requested' | 'queued' | 'printed'
+    attempts: int
+    last_code: str | None
+    printed_at: str | None

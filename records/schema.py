@@ -169,7 +169,29 @@ def _v2_report_index(db: Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_report_index]
+def _v3_labels(db: Database) -> None:
+    """The label history: one row per label job asked for (a PASS's label, a reject tag, a
+    supervisor's reprint) and what became of it. The print queue itself is a file next to
+    the station (station/labels/queue.py); this table is what ``station show`` tells."""
+    db.execute(
+        """
+        CREATE TABLE labels (
+            job_id TEXT PRIMARY KEY,
+            serial TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('label', 'reprint', 'reject')),
+            requested_by TEXT NOT NULL,
+            requested_at TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('requested', 'queued', 'printed')),
+            attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+            last_code TEXT,
+            printed_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX labels_by_serial ON labels(serial, requested_at)")
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_report_index, _v3_labels]
 """Ordered; entry ``i`` takes the schema from version ``i`` to ``i + 1``."""
 
 
