@@ -170,7 +170,8 @@ def summary_line(report: BatchReport) -> str:
                 "(attempts, failures and yields are only known to the station)")
     return (
         f"{report.header.batch}: {c.units_attempted} units attempted, {c.units_passed} PASS, "
-        f"{c.units_failed} FAIL, {c.units_retested} re-tested, first-pass yield "
+        + (f"{c.units_revoked} revoked, " if c.units_revoked else "")
+        + f"{c.units_failed} FAIL, {c.units_retested} re-tested, first-pass yield "
         f"{_pct(c.first_pass_yield)}, final yield {_pct(c.final_yield)}; "
         f"{c.attempts} attempts ({c.attempts_without_serial} without a serial)"
     )

@@ -127,7 +127,7 @@ def build_cloud_report(
         attempts_running=None,
         attempts_without_serial=None,
         units_attempted=None,
-        units_passed=len(items),
+        units_passed=len(items) - revoked,
         units_failed=None,
         units_in_progress=None,
         units_retested=None,

@@ -323,6 +323,8 @@ def build_report(
         source="station",
     )
     attempted = unit_totals["attempted"]
+    # a revoked unit passed once but may not join the fleet: it is no PASS of the batch
+    passed = max(0, unit_totals["passed"] - allow_list["revoked"])
     counts = Counts(
         attempts=activity.attempts,
         attempts_passed=activity.passed,
@@ -331,7 +333,7 @@ def build_report(
         attempts_running=activity.running,
         attempts_without_serial=activity.without_serial,
         units_attempted=attempted,
-        units_passed=unit_totals["passed"],
+        units_passed=passed,
         units_failed=unit_totals["failed"],
         units_in_progress=unit_totals["in_progress"],
         units_retested=unit_totals["retested"],
@@ -341,7 +343,7 @@ def build_report(
         units_pending_sync=allow_list["pending_sync"],
         units_synced=allow_list["synced"],
         first_pass_yield=_ratio(unit_totals["first_pass"], attempted),
-        final_yield=_ratio(unit_totals["passed"], attempted),
+        final_yield=_ratio(passed, attempted),
         attempts_per_unit_mean=_ratio(unit_totals["attempts_with_serial"], attempted),
         attempts_per_unit_max=unit_totals["max_attempts"] if attempted else None,
     )

@@ -432,6 +432,7 @@ def render_html(report: BatchReport) -> bytes:
     for label, value, css in (
         ("Units attempted", _h(c.units_attempted), ""),
         ("PASS", _h(c.units_passed), "pass"),
+        ("Revoked after PASS", _h(c.units_revoked), "fail"),
         ("FAIL (never passed)", _h(c.units_failed), "fail"),
         ("First-pass yield", _pct(c.first_pass_yield), ""),
         ("Final yield", _pct(c.final_yield), ""),
@@ -445,7 +446,7 @@ def render_html(report: BatchReport) -> bytes:
                                     c.attempts_aborted, c.attempts_running))),
         ("&nbsp;&nbsp;without a serial (not units)", _h(c.attempts_without_serial)),
         ("Units attempted", _h(c.units_attempted)),
-        ("Units PASS", _h(c.units_passed)),
+        ("Units PASS (not revoked)", _h(c.units_passed)),
         ("Units FAIL (never passed)", _h(c.units_failed)),
         ("Units in progress", _h(c.units_in_progress)),
         ("Units re-tested (more than one attempt)", _h(c.units_retested)),
@@ -518,7 +519,7 @@ def render_html(report: BatchReport) -> bytes:
         peak = max(b.passed for b in report.throughput)
         parts.append(throughput_svg(report.throughput))
         parts.append(
-            f"<p>{len(report.throughput)} hours; PASS per hour: peak {peak}, mean "
+            f"<p>{plural(len(report.throughput), 'hour')}; PASS per hour: peak {peak}, mean "
             f"{_num(sum(b.passed for b in report.throughput) / len(report.throughput), 1)}."
             "</p>\n<details><summary>Hour by hour</summary>\n<table>\n<thead><tr><th>Hour"
             "</th><th class=\"n\">Attempts</th><th class=\"n\">PASS</th></tr></thead>\n<tbody>\n"
@@ -594,6 +595,11 @@ def _closed(header: Any) -> str:
     )
 
 
+def plural(count: int, word: str) -> str:
+    """``1 hour``, ``3 hours``."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def _esc(value: Any) -> str:
     return html.escape(str(value))
 
@@ -624,8 +630,9 @@ MAX_PARETO_BARS = 15
 
 
 def pareto_svg(failures: Sequence[FailureCode], width: int = 760) -> str:
-    """Horizontal Pareto chart: one bar per error code (most frequent on top), the
-    cumulative share as a line against the top axis (0-100 %)."""
+    """Horizontal Pareto chart: one bar per error code (most frequent on top), its length
+    the code's share of the failed attempts, and the cumulative share as a line; both
+    against the one top axis (0-100 %), so a 66.7 % code ends at two thirds."""
     rows = list(failures[:MAX_PARETO_BARS])
     rest = failures[MAX_PARETO_BARS:]
     if rest:
@@ -642,7 +649,6 @@ def pareto_svg(failures: Sequence[FailureCode], width: int = 760) -> str:
     bar_h, gap, top, label_w, right = 20, 6, 34, 230, 70
     height = top + len(rows) * (bar_h + gap) + 12
     plot_w = width - label_w - right
-    biggest = max(f.attempts for f in rows) or 1
     e = _esc
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -663,14 +669,14 @@ def pareto_svg(failures: Sequence[FailureCode], width: int = 760) -> str:
     points = []
     for index, f in enumerate(rows):
         y = top + index * (bar_h + gap)
-        w = max(1.0, plot_w * f.attempts / biggest)
+        w = max(1.0, plot_w * f.share)  # on the same percentage axis as the line
         out.append(
             f'<text x="{label_w - 8}" y="{y + bar_h * 0.7:.1f}" text-anchor="end" '
             f'fill="{INK}">{e(_clip(f.code, 32))}</text>'
             f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{FAIL_COLOR}">'
             f"<title>{e(f.code)}: {f.attempts} attempts, {f.units} units</title></rect>"
             f'<text x="{label_w + w + 5:.1f}" y="{y + bar_h * 0.7:.1f}" fill="{INK}">'
-            f"{f.attempts}</text>"
+            f"{f.attempts} ({f.share * 100:.1f}%)</text>"
         )
         points.append((label_w + plot_w * f.cumulative_share, y + bar_h / 2))
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
@@ -681,7 +687,7 @@ def pareto_svg(failures: Sequence[FailureCode], width: int = 760) -> str:
         out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{ACCENT_COLOR}"/>')
     out.append(
         f'<text x="{width - 4}" y="12" text-anchor="end" fill="{ACCENT_COLOR}" font-size="10">'
-        "bars: failed attempts &#183; line: cumulative share (top axis)</text></svg>\n"
+        "bars: share of failed attempts &#183; line: cumulative share (both on the top axis)</text></svg>\n"
     )
     return "".join(out)
 
@@ -705,7 +711,7 @@ def throughput_svg(buckets: Sequence[HourBucket], width: int = 760, height: int 
     slot = plot_w / len(bars)
     bar_w = max(1.0, slot * 0.8)
     e = _esc
-    unit = "hour" if per_bar == 1 else f"{per_bar} hours"
+    unit = "hour" if per_bar == 1 else plural(per_bar, "hour")
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-labelledby="tp-title" '

@@ -64,7 +64,7 @@ def test_counts(report: BatchReport) -> None:
 
 def test_the_counts_add_up(report: BatchReport) -> None:
     c = report.counts
-    assert c.units_passed + c.units_failed + c.units_in_progress == c.units_attempted
+    assert c.units_passed + c.units_revoked + c.units_failed + c.units_in_progress == c.units_attempted
     assert c.attempts_passed + c.attempts_failed + c.attempts_aborted + c.attempts_running == (
         c.attempts
     )
