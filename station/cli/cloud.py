@@ -53,17 +53,28 @@ def cloud_local(ctx: Context, port: int) -> None:
 @click.option("--template", required=True, help="Fleet provisioning template name (cloud/template.yaml's TemplateName).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the claim files.")
 @click.option("--policy", help="Claim IoT policy to attach (default: TEMPLATE-claim, as the template creates it).")
-@click.option("--region")
-@click.option("--profile")
+@click.option("--region", help="AWS region (default: [cloud] region of station.ini, if there is one).")
+@click.option("--profile", help="AWS profile (default: [cloud] profile of station.ini, if there is one).")
 @click.option("--endpoint-url", help="Another IoT endpoint (tests, local emulators).")
 @click.option("--json", "as_json", is_flag=True)
+@pass_ctx
 @friendly_errors
-def claim_create(template: str, out_dir: str, policy: str | None, region: str | None, profile: str | None,
-                 endpoint_url: str | None, as_json: bool) -> None:
+def claim_create(ctx: Context, template: str, out_dir: str, policy: str | None, region: str | None,
+                 profile: str | None, endpoint_url: str | None, as_json: bool) -> None:
     """Create the shared claim certificate and key in AWS IoT and write them to --out."""
     from pathlib import Path
 
     from station.admin.claim_create import create_claim
+    from station.config import find_config, load_config
+
+    try:
+        cloud_config = load_config(find_config(ctx.config_path)).cloud
+    except StationError as exc:
+        if exc.code != "CONFIG_MISSING":
+            raise
+    else:
+        region = region or cloud_config.region
+        profile = profile or cloud_config.profile
 
     created = create_claim(template, Path(out_dir), policy=policy, region=region, profile=profile,
                            endpoint_url=endpoint_url)
