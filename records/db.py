@@ -69,6 +69,7 @@ from .models import (
 from .users import burn_time, hash_pin, verify_pin
 
 DEFAULT_BUSY_TIMEOUT_S = 10.0
+SYNC_TARGET_KEY = "sync_target"
 
 ABORTED_CODE = "ATTEMPT_ABORTED"
 ABORTED_HINT = "The board was not finished. Plug it in again to provision it from the start."
@@ -724,6 +725,36 @@ class Records:
                 "UPDATE units SET synced_rev = max(synced_rev, min(?, rev)) WHERE serial = ?",
                 pairs,
             )
+
+    def sync_target(self) -> str | None:
+        """The identity of the table the units marked synced were confirmed by (e.g. its ARN
+        and creation time), as :meth:`set_sync_target` stored it; None before the first sync."""
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", [SYNC_TARGET_KEY])
+        return rows[0]["value"] if rows else None
+
+    def set_sync_target(self, identity: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [SYNC_TARGET_KEY, identity],
+            )
+
+    def resend_all(self, identity: str, *, actor: str, reason: str) -> int:
+        """The table is not the one that confirmed the units (it was re-created, or it is a
+        server that forgot): mark every unit pending again, so the next sync sends them all,
+        and remember ``identity`` as the new target. Returns how many units were synced."""
+        with self._write() as db:
+            cursor = db.execute("UPDATE units SET synced_rev = 0 WHERE synced_rev > 0")
+            count = cursor.rowcount
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [SYNC_TARGET_KEY, identity],
+            )
+            self._append_audit(at=self._stamp(), actor=actor, action="sync_resend_all", subject="*",
+                               details={"reason": reason, "units": count, "target": identity})
+        return count
 
     def rebase_rev(self, serial: str, above: int, *, actor: str, reason: str) -> Unit:
         """Move a unit's ``rev`` past ``above`` (audit ``unit.rebase``), so its current
