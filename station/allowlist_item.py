@@ -83,6 +83,8 @@ CANONICAL_PREFIX = b"station-row/1\n"
 SERIAL_RULE = re.compile(r"[A-Za-z0-9:_-]{1,64}")
 BATCH_RULE = re.compile(r"[A-Za-z0-9_.,@/:#=\[\]-]{1,128}")
 PRODUCT_RULE = BATCH_RULE
+RESERVED_CLIENT_PREFIX = "provision-"
+"""MQTT client ids of the claim certificate (the claim policy allows only these)."""
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _ALLOWED_BATCH_CHARS = "letters, digits and _ . , @ / : # = [ ] -"
 
@@ -110,12 +112,18 @@ def _check(value: object, rule: re.Pattern[str], *, what: str, code: str, hint: 
 
 
 def check_serial(serial: object) -> str:
-    """Return ``serial`` if the hook would accept it, else raise ``SERIAL_INVALID``."""
-    return _check(
-        serial, SERIAL_RULE, what="serial", code="SERIAL_INVALID",
-        hint="A serial is 1 to 64 letters, digits, ':', '_' or '-'. Set the board aside "
-        "for engineering: its serial cannot be provisioned in AWS IoT.",
-    )
+    """Return ``serial`` if the hook would accept it, else raise ``SERIAL_INVALID``.
+
+    A serial becomes the thing name and the device's MQTT client id; client ids that begin
+    with :data:`RESERVED_CLIENT_PREFIX` belong to the claim certificate, so no serial may."""
+    hint = ("A serial is 1 to 64 letters, digits, ':', '_' or '-', not starting with "
+            f"'{RESERVED_CLIENT_PREFIX}'. Set the board aside for engineering: its serial cannot "
+            "be provisioned in AWS IoT.")
+    checked = _check(serial, SERIAL_RULE, what="serial", code="SERIAL_INVALID", hint=hint)
+    if checked.lower().startswith(RESERVED_CLIENT_PREFIX):
+        raise ItemRuleError(f"serial {checked!r} begins with the reserved {RESERVED_CLIENT_PREFIX!r}",
+                            code="SERIAL_INVALID", hint=hint)
+    return checked
 
 
 def check_batch(batch: object) -> str:

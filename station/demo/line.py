@@ -25,13 +25,13 @@ from station import render
 from station.config import DEFAULT_CONFIG_NAME, CloudConfig, StationConfig, find_config, load_config
 from station.context import Station, open_station
 from station.demo.material import make_demo_claim_material
-from station.demo.trust_check import TrustCase, check_trust_chain, hook_environment
+from station.demo.trust_check import CloudSide, TrustCase, check_trust_chain
 from station.errors import StationError
 from station.provisioning.events import AttemptFinished
 from station.provisioning.pipeline import Provisioner, ProvisionResult
 from station.provisioning.ports import ManualPorts
 from station.provisioning.runner import LineRunner
-from station.sync.engine import SyncReport, run_station_sync
+from station.sync.engine import SyncReport, run_station_sync, station_signer
 from station.sync.signing import create_signing_key
 
 DEMO_PRODUCT = "DEMO-GW"
@@ -181,14 +181,17 @@ def _set_driver(ini: Path, driver: str) -> None:
     ini.write_text(re.sub(r"(?m)^driver\s*=.*$", f"driver = {driver}", text, count=1), encoding="utf-8")
 
 
+def stations_table(cloud: CloudConfig) -> str:
+    """The registry table of a demo cloud ([cloud] stations_table, else beside the allow-list)."""
+    return cloud.stations_table or f"{cloud.table}-stations"
+
+
 def register_demo_station(client: object, cloud: CloudConfig, config: StationConfig) -> None:
     """Do what the administrator does for a real station: create the registry table and
     register this station's signing key in it (once)."""
     from station.admin.stations import register_station
     from station.allowlist_item import create_stations_table
-    from station.sync.engine import station_signer
-
-    table = cloud.stations_table or f"{cloud.table}-stations"
+    table = stations_table(cloud)
     create_stations_table(client, table)
     signer = station_signer(config)
     try:
@@ -407,15 +410,19 @@ class DemoCloud:
             run_station_sync(self.station.records, replace(self.station.config, cloud=cloud))
         files = self.station.config.claim
         ca_cert, ca_key = files.root_ca, files.root_ca.with_name("demo-ca-key.pem")
-        with hook_environment(cloud.table or "", cloud.endpoint_url, cloud.region or "us-east-1"):
-            cases = check_trust_chain(keys, ca_cert=ca_cert, ca_key=ca_key, revoked=revoked)
+        side = CloudSide(cloud.table or "", stations_table(cloud), cloud.endpoint_url, cloud.region or "us-east-1")
+        cases = check_trust_chain(
+            keys, cloud=side, ca_cert=ca_cert, ca_key=ca_key, claim_sha256=self.station.claim().cert_sha256,
+            signer=station_signer(self.station.config), revoked=revoked,
+        )
         self.say("")
         self.say("Cloud check: AWS IoT emulated (the demo CA signs each board's own CSR, as")
-        self.say("CreateCertificateFromCsr would); the real pre-provisioning hook decides:")
+        self.say("CreateCertificateFromCsr would; each board proves it holds its key); the real")
+        self.say("pre-provisioning hook decides:")
         self.say(render.table(
-            ["case", "serial", "expected", "hook said", ""],
+            ["case", "serial", "expected", "hook said", "reason", ""],
             [(c.name + (" (revoked)" if c.serial == revoked and c.name.startswith("board") else ""), c.serial,
-              "allow" if c.expected_allow else "deny", "allow" if c.allowed else "deny",
+              "allow" if c.expected_allow else "deny", "allow" if c.allowed else "deny", c.reason,
               "ok" if c.ok else "WRONG") for c in cases],
         ))
         return cases

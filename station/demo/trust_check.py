@@ -1,34 +1,40 @@
 """Prove the trust chain end to end, on one PC: the line, the sync, and the cloud's hook.
 
-What AWS IoT does when a board registers is emulated here: a CA (the demo CA,
-playing AWS's part) signs the CSR the board makes with its own key, as
-CreateCertificateFromCsr would, and the real pre-provisioning hook
-(``cloud/hook.py``) is called with the event AWS would send, against the table
-that ``station sync`` filled. Used by ``station demo`` and by the end-to-end tests.
+What AWS IoT does when a board registers is emulated here: a CA (the demo CA, playing
+AWS's part) signs the CSR the board makes with its own key, as CreateCertificateFromCsr
+would; the board then proves it holds that key by signing its serial and the new
+certificate's id, as device firmware does at first boot; and the real pre-provisioning
+hook (``cloud/hook.py``) judges the event AWS would send, with explicit settings and a
+DynamoDB client, against the tables that ``station sync`` and the administrator filled.
+Used by ``station demo`` and by the end-to-end tests.
+
+Besides the genuine boards, every attack of the threat model is played: a clone with the
+stolen claim key, a replayed CSR without the device's proof, a lost answer retried, a
+second certificate, a wrong claim certificate, rows forged with a stolen AWS credential
+(unsigned, or signed by an unregistered key), and one key on two serials.
 """
 
 from __future__ import annotations
 
-import contextlib
+import base64
 import hashlib
-import io
 import logging
-import os
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import boto3
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from cloud import hook
+from station.allowlist_item import AllowlistItem, decode_item
 from station.demo.material import sign_csr_as_demo_ca
 from station.sync.dynamo import LOOPBACK_PLACEHOLDER, is_loopback
+from station.sync.signing import RowSigner, create_signing_key
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +56,38 @@ class TrustCase:
     serial: str
     expected_allow: bool
     allowed: bool
+    reason: str
     overrides: dict[str, str]
 
     @property
     def ok(self) -> bool:
         return self.allowed == self.expected_allow
+
+
+@dataclass(frozen=True)
+class CloudSide:
+    """The hook's two tables and where they are."""
+
+    table: str
+    stations_table: str
+    endpoint_url: str | None
+    region: str
+
+    def settings(self, **overrides: Any) -> hook.HookSettings:
+        """The hook's settings as its Lambda would have them; the registry is read fresh."""
+        base = hook.HookSettings(self.table, self.stations_table, registry_cache_seconds=0.0)
+        return replace(base, **overrides)
+
+    def client(self) -> Any:
+        """A DynamoDB client with the hook's own timeouts (placeholder credentials for a
+        loopback emulator: in Lambda the hook has its role's)."""
+        kwargs: dict[str, Any] = {"region_name": self.region}
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+            if is_loopback(self.endpoint_url) and boto3.session.Session().get_credentials() is None:
+                kwargs.update(aws_access_key_id=LOOPBACK_PLACEHOLDER,
+                              aws_secret_access_key=LOOPBACK_PLACEHOLDER)
+        return hook.make_client(**kwargs)
 
 
 def board_csr(serial: str, device_key: Any) -> bytes:
@@ -74,90 +107,175 @@ def issue_certificate(serial: str, csr_der: bytes, ca_cert: Path, ca_key: Path) 
     return DeviceCertificate(serial, pem.decode(), hashlib.sha256(der).hexdigest())
 
 
-def hook_event(serial: str, certificate: DeviceCertificate, *, shape: str = "parameters") -> dict[str, Any]:
-    """The pre-provisioning hook event AWS IoT sends (either documented shape)."""
+def device_signature(device_key: Any, serial: str, certificate_id: str) -> str:
+    """The proof of possession a device sends as the ``DeviceSignature`` template parameter
+    (docs/cloud.md): its own key's signature over ``hook.pop_message``."""
+    message = hook.pop_message(serial, certificate_id)
+    if isinstance(device_key, rsa.RSAPrivateKey):
+        signature = device_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        digest = hashes.SHA384() if device_key.curve.key_size == 384 else hashes.SHA256()
+        signature = device_key.sign(message, ec.ECDSA(digest))
+    return base64.b64encode(signature).decode("ascii")
+
+
+def hook_event(
+    serial: str,
+    certificate: DeviceCertificate,
+    *,
+    claim_sha256: str,
+    device_key: Any = None,
+    shape: str = "parameters",
+    parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The pre-provisioning hook event AWS IoT sends (either documented shape). With
+    ``device_key`` the device's proof of possession is in the template parameters."""
     event: dict[str, Any] = {
         "certificateId": certificate.certificate_id,
         "certificatePem": certificate.pem,
         "templateArn": TEMPLATE_ARN,
     }
-    params = {"SerialNumber": serial}
+    params = {"SerialNumber": serial, **(parameters or {})}
+    if device_key is not None:
+        params[hook.DEVICE_SIGNATURE_PARAMETER] = device_signature(device_key, serial, certificate.certificate_id)
     if shape == "parameters":
-        event.update(claimCertificateId="c" * 64, clientId=f"client-{serial}", parameters=params)
+        event.update(claimCertificateId=claim_sha256, clientId=f"provision-{serial}", parameters=params)
     else:
-        event.update(claimId="c" * 64, mqttClientId=f"client-{serial}", incomingParameters=params)
+        event.update(claimId=claim_sha256, mqttClientId=f"provision-{serial}", incomingParameters=params)
     return event
 
 
-_ENV_LOCK = threading.Lock()
+def ask_hook(cloud: CloudSide, event: Any, **settings: Any) -> tuple[bool, dict[str, str], str]:
+    """Let the hook judge ``event``; its decision line goes to the station log."""
+    decision = hook.decide(event, cloud.settings(**settings), dynamodb=cloud.client())
+    log.info("hook: %s", decision.log_record())
+    return decision.allow, dict(decision.overrides), decision.reason
 
 
-@contextlib.contextmanager
-def hook_environment(table: str, endpoint_url: str | None, region: str, **settings: str) -> Iterator[None]:
-    """Set the hook's environment (as its Lambda would have it) for the duration of a check."""
-    values = {"TABLE_NAME": table, "AWS_DEFAULT_REGION": region, "AWS_REGION": region, **settings}
-    if endpoint_url:
-        values["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint_url
-        if is_loopback(endpoint_url) and boto3.session.Session().get_credentials() is None:
-            # In Lambda the hook has its role's credentials; a loopback emulator only needs some.
-            values.update(AWS_ACCESS_KEY_ID=LOOPBACK_PLACEHOLDER, AWS_SECRET_ACCESS_KEY=LOOPBACK_PLACEHOLDER)
-    with _ENV_LOCK:
-        saved = {name: os.environ.get(name) for name in values}
-        os.environ.update(values)
-        hook.reset_client_cache()
+@dataclass
+class TrustChainCheck:
+    """The cases of the trust chain, against one cloud side."""
+
+    cloud: CloudSide
+    ca_cert: Path
+    ca_key: Path
+    claim_sha256: str
+    signer: RowSigner | None = None
+    cases: list[TrustCase] = field(default_factory=list)
+    keys: dict[str, Any] = field(default_factory=dict)
+
+    def certificate(self, serial: str, key: Any) -> DeviceCertificate:
+        return issue_certificate(serial, board_csr(serial, key), self.ca_cert, self.ca_key)
+
+    def case(self, name: str, serial: str, expect: bool, event: Any) -> TrustCase:
+        allowed, overrides, reason = ask_hook(self.cloud, event)
+        found = TrustCase(name, serial, expect, allowed, reason, overrides)
+        self.cases.append(found)
+        return found
+
+    def event(self, serial: str, certificate: DeviceCertificate, key: Any = None, **kwargs: Any) -> dict[str, Any]:
+        return hook_event(serial, certificate, claim_sha256=self.claim_sha256, device_key=key, **kwargs)
+
+    def run(self, passed: dict[str, Any], *, revoked: str | None = None,
+            unknown_serial: str = "NEVER-MADE-1") -> list[TrustCase]:
+        """``passed`` maps each serial that PASSed on the line (and was synced) to its board's
+        private key, which only the board holds; ``revoked`` was revoked and synced since."""
+        self.cases, self.keys = [], dict(passed)
+        genuine = [serial for serial in passed if serial != revoked]
+        for index, (serial, key) in enumerate(passed.items()):
+            certificate = self.certificate(serial, key)
+            if index == 0:
+                # Someone with the claim key sends the board's (public) CSR first, without the
+                # board's proof: refused, and the genuine board still gets in afterwards.
+                self.case("replayed CSR without the device's proof", serial, False,
+                          self.event(serial, certificate))
+            self.case("board made on the line", serial, serial != revoked, self.event(serial, certificate, key))
+            if serial == revoked:
+                continue
+            if index == 0:
+                self.case("the answer was lost: same certificate again", serial, True,
+                          self.event(serial, certificate, key))
+                second = self.certificate(serial, key)
+                self.case("a second certificate for a provisioned serial", serial, False,
+                          self.event(serial, second, key))
+        if genuine:
+            self._attacks(genuine[-1], passed[genuine[-1]], unknown_serial)
+        return self.cases
+
+    def _attacks(self, serial: str, key: Any, unknown_serial: str) -> None:
+        clone_key = ec.generate_private_key(ec.SECP256R1())
+        clone = self.certificate(serial, clone_key)
+        self.case("clone: right serial, other key pair", serial, False, self.event(serial, clone, clone_key))
+        stranger = self.certificate(unknown_serial, clone_key)
+        self.case("unknown serial", unknown_serial, False, self.event(unknown_serial, stranger, clone_key))
+        self.case("malformed event (bad PEM)", serial, False,
+                  {"parameters": {"SerialNumber": serial}, "certificateId": clone.certificate_id,
+                   "certificatePem": "not a PEM", "claimCertificateId": self.claim_sha256})
+        wrong_claim = hook_event(serial, self.certificate(serial, key), claim_sha256="0" * 64, device_key=key)
+        self.case("another claim certificate than the row's", serial, False, wrong_claim)
+        self._forged_rows(serial, clone_key)
+
+    def _forged_rows(self, template_serial: str, clone_key: Any) -> None:
+        """Rows written with a stolen AWS credential straight into the table (removed again
+        afterwards, so the table shows what the line made)."""
+        client = self.cloud.client()
         try:
-            yield
+            self._forge(client, template_serial, clone_key)
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            hook.reset_client_cache()
+            for serial in ("FORGED-1", "FORGED-2", "TWIN-1"):
+                client.delete_item(TableName=self.cloud.table, Key={"serial": {"S": serial}})
+
+    def _forge(self, client: Any, template_serial: str, clone_key: Any) -> None:
+        raw = client.get_item(TableName=self.cloud.table, Key={"serial": {"S": template_serial}},
+                              ConsistentRead=True).get("Item")
+        original = decode_item(raw)
+        if original is None:
+            return
+        clone_sha = _key_sha256(clone_key)
+        unsigned = replace(original, serial="FORGED-1", device_key_sha256=clone_sha, rev=1,
+                           row_sig=None, signer_key_id=None, provisioned_at=None)
+        _put(client, self.cloud.table, unsigned)
+        self.case("a row no station signed (stolen AWS credential)", "FORGED-1", False,
+                  self.event("FORGED-1", self.certificate("FORGED-1", clone_key), clone_key))
+        with tempfile.TemporaryDirectory(prefix="rogue-station-") as folder:
+            rogue = create_signing_key(Path(folder) / "key.pem", original.station_id)
+        signed_by_rogue = rogue.sign(replace(unsigned, serial="FORGED-2"))
+        _put(client, self.cloud.table, signed_by_rogue)
+        self.case("a row signed by an unregistered key", "FORGED-2", False,
+                  self.event("FORGED-2", self.certificate("FORGED-2", clone_key), clone_key))
+        if self.signer is not None:
+            twin = self.signer.sign(replace(original, serial="TWIN-1", rev=1, row_sig=None,
+                                            signer_key_id=None, provisioned_at=None))
+            _put(client, self.cloud.table, twin)
+            twin_key = self.keys.get(template_serial)
+            if twin_key is not None:
+                self.case("one device key on two serials", "TWIN-1", False,
+                          self.event("TWIN-1", self.certificate("TWIN-1", twin_key), twin_key))
+
+def _key_sha256(key: Any) -> str:
+    der = key.public_key().public_bytes(serialization.Encoding.DER,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
 
 
-def ask_hook(event: Any) -> tuple[bool, dict[str, str]]:
-    """Call the hook as Lambda would; its one-line decision log goes to the station log."""
-    lines = io.StringIO()
-    with contextlib.redirect_stdout(lines):
-        response = hook.handler(event, None)
-    for line in lines.getvalue().splitlines():
-        log.info("hook: %s", line)
-    return bool(response.get("allowProvisioning")), dict(response.get("parameterOverrides") or {})
+def _put(client: Any, table: str, item: AllowlistItem) -> None:
+    """An unconditional write of every station attribute: what a stolen credential can do."""
+    request = item.update_request(table, "attribute_not_exists(#serial) OR attribute_exists(#serial)")
+    request.pop("ReturnValuesOnConditionCheckFailure")
+    client.update_item(**request)
 
 
 def check_trust_chain(
     passed: dict[str, Any],
     *,
+    cloud: CloudSide,
     ca_cert: Path,
     ca_key: Path,
+    claim_sha256: str,
+    signer: RowSigner | None = None,
     revoked: str | None = None,
     unknown_serial: str = "NEVER-MADE-1",
 ) -> list[TrustCase]:
-    """Run the cases of the trust chain against the hook (whose environment the caller set).
-
-    ``passed`` maps each serial that PASSed on the line (and was synced) to its board's
-    private key, which only the board holds; ``revoked`` is a serial revoked and synced since.
-    """
-    cases: list[TrustCase] = []
-    for serial, key in passed.items():
-        certificate = issue_certificate(serial, board_csr(serial, key), ca_cert, ca_key)
-        allowed, overrides = ask_hook(hook_event(serial, certificate))
-        cases.append(TrustCase("board made on the line", serial, serial != revoked, allowed, overrides))
-        if serial == revoked:
-            continue
-        allowed, overrides = ask_hook(hook_event(serial, certificate))
-        cases.append(TrustCase("the same board again (replay)", serial, False, allowed, overrides))
-    serial = next(iter(passed))
-    clone_key = ec.generate_private_key(ec.SECP256R1())
-    clone = issue_certificate(serial, board_csr(serial, clone_key), ca_cert, ca_key)
-    allowed, overrides = ask_hook(hook_event(serial, clone))
-    cases.append(TrustCase("clone: right serial, other key pair", serial, False, allowed, overrides))
-    stranger = issue_certificate(unknown_serial, board_csr(unknown_serial, clone_key), ca_cert, ca_key)
-    allowed, overrides = ask_hook(hook_event(unknown_serial, stranger))
-    cases.append(TrustCase("unknown serial", unknown_serial, False, allowed, overrides))
-    allowed, overrides = ask_hook(
-        {"parameters": {"SerialNumber": serial}, "certificateId": clone.certificate_id, "certificatePem": "not a PEM"}
-    )
-    cases.append(TrustCase("malformed event (bad PEM)", serial, False, allowed, overrides))
-    return cases
+    """Run every case of the trust chain against the hook; see :class:`TrustChainCheck`."""
+    check = TrustChainCheck(cloud, ca_cert, ca_key, claim_sha256, signer)
+    return check.run(passed, revoked=revoked, unknown_serial=unknown_serial)
