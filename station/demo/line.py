@@ -25,7 +25,7 @@ from station import render
 from station.config import DEFAULT_CONFIG_NAME, CloudConfig, StationConfig, find_config, load_config
 from station.context import Station, open_station
 from station.demo.material import make_demo_claim_material
-from station.demo.trust_check import CloudSide, TrustCase, check_trust_chain
+from station.demo.trust_check import CloudSide, FirstBoot, TrustCase, check_trust_chain
 from station.errors import StationError
 from station.provisioning.events import AttemptFinished
 from station.provisioning.pipeline import Provisioner, ProvisionResult
@@ -266,12 +266,13 @@ def run_demo(
             f"key generation {keygen_ms:.0f} ms; faults: "
             + (", ".join(f"board {i + 1}: {'+'.join(f)}" for i, f in sorted(fault_map.items())) or "none"))
         say("")
-        results, keys = _provision(station, driver, batch_id, boards, baud, keygen_ms, fault_map, say)
+        results, keys, first_boot = _provision(station, driver, batch_id, boards, baud, keygen_ms, fault_map, say)
         expected = ended_as_expected(results, fault_map)
         if not as_json:
             _say_summary(results, fault_map, expected, say)
         cloud = DemoCloud(station, folder, endpoint_url, say)
-        sync_report, rows, cases = cloud.run({r.serial: keys[r.serial] for r in results if r.passed and r.serial})
+        sync_report, rows, cases = cloud.run({r.serial: keys[r.serial] for r in results if r.passed and r.serial},
+                                             first_boot)
         trusted = all(case.ok for case in cases)
         if as_json:
             echo(json.dumps({
@@ -305,8 +306,9 @@ def run_demo(
 def _provision(
     station: Station, driver: str, batch_id: str, boards: int, baud: int, keygen_ms: float,
     fault_map: dict[int, list[str]], say: Callable[[str], None],
-) -> tuple[list[ProvisionResult], dict[str | None, object]]:
-    """Provision the simulated boards in parallel; return the results and each board's key."""
+) -> tuple[list[ProvisionResult], dict[str | None, object], dict[str, FirstBoot]]:
+    """Provision the simulated boards in parallel; return the results, each board's key and,
+    for gateways, what each one's own first boot will send."""
     first_number = len(station.records.attempts()) + 1
     gateways = {}
     if driver == "greengrass":
@@ -327,11 +329,14 @@ def _provision(
             # before the simulated boards go, or their attempts would end as FAIL BOARD_DISCONNECTED
             station.records.abort_open_attempts("the demo was stopped (Ctrl-C) while this board ran")
             raise
+        keys = {sim.serial: sim.device_private_key for sim in sims}  # before a gateway's files go
+        passed = {r.serial for r in results if r.passed}
+        first_boot = {sim.serial: FirstBoot(sim.csr_der(), sim.template_parameters())
+                      for sim in sims if driver == "greengrass" and sim.serial in passed}
     finally:
         for sim in sims:
             sim.stop()
-    keys = {sim.serial: sim.device_private_key for sim in sims}
-    return results, keys
+    return results, keys, first_boot
 
 
 def _say_summary(
@@ -359,7 +364,8 @@ class DemoCloud:
         self.endpoint_url = endpoint_url
         self.say = say
 
-    def run(self, passed_keys: dict[str | None, object]) -> tuple[SyncReport | None, list[dict], list[TrustCase]]:
+    def run(self, passed_keys: dict[str | None, object], first_boot: dict[str, FirstBoot] | None = None,
+            ) -> tuple[SyncReport | None, list[dict], list[TrustCase]]:
         from station.allowlist_item import create_allowlist_table
         from station.sync.dynamo import make_client
         from station.sync.local_server import LocalDynamo
@@ -385,7 +391,7 @@ class DemoCloud:
             report = run_station_sync(self.station.records, replace(config, cloud=cloud))
             self.say(f"  sync: {report.sent} sent, {report.unchanged} unchanged, {report.conflicts} conflicts, "
                      f"{report.failed} failed")
-            cases = self._trust_check(cloud, client, passed_keys)
+            cases = self._trust_check(cloud, passed_keys, first_boot or {})
             rows = _table_rows(client, cloud.table)
             self.say("")
             self.say(render.table(
@@ -398,7 +404,8 @@ class DemoCloud:
             if server is not None:
                 server.stop()
 
-    def _trust_check(self, cloud: CloudConfig, client: object, passed_keys: dict[str | None, object]) -> list[TrustCase]:
+    def _trust_check(self, cloud: CloudConfig, passed_keys: dict[str | None, object],
+                     first_boot: dict[str, FirstBoot]) -> list[TrustCase]:
         """Revoke one board, sync, then let the real hook judge every case of the trust chain."""
         keys = {serial: key for serial, key in passed_keys.items() if serial and key is not None}
         if not keys:
@@ -413,7 +420,10 @@ class DemoCloud:
         side = CloudSide(cloud.table or "", stations_table(cloud), cloud.endpoint_url, cloud.region or "us-east-1")
         cases = check_trust_chain(
             keys, cloud=side, ca_cert=ca_cert, ca_key=ca_key, claim_sha256=self.station.claim().cert_sha256,
-            signer=station_signer(self.station.config), revoked=revoked,
+            signer=station_signer(self.station.config), revoked=revoked, first_boot=first_boot,
+            # Greengrass's plugin sends no proof of possession: gateways use a template whose
+            # hook does not ask for one (docs/greengrass.md).
+            **({"require_device_signature": False} if first_boot else {}),
         )
         self.say("")
         self.say("Cloud check: AWS IoT emulated (the demo CA signs each board's own CSR, as")

@@ -152,6 +152,17 @@ def ask_hook(cloud: CloudSide, event: Any, **settings: Any) -> tuple[bool, dict[
     return decision.allow, dict(decision.overrides), decision.reason
 
 
+@dataclass(frozen=True)
+class FirstBoot:
+    """What a device sends at its first boot when its own software (not our emulation)
+    drives fleet provisioning: its CSR file and its template parameters, read back from the
+    board (a Greengrass gateway's ``config.yaml``). Such a device sends no proof of
+    possession."""
+
+    csr_der: bytes
+    template_parameters: dict[str, str]
+
+
 @dataclass
 class TrustChainCheck:
     """The cases of the trust chain, against one cloud side."""
@@ -161,6 +172,8 @@ class TrustChainCheck:
     ca_key: Path
     claim_sha256: str
     signer: RowSigner | None = None
+    first_boot: dict[str, FirstBoot] = field(default_factory=dict)
+    hook_settings: dict[str, Any] = field(default_factory=dict)
     cases: list[TrustCase] = field(default_factory=list)
     keys: dict[str, Any] = field(default_factory=dict)
 
@@ -168,7 +181,7 @@ class TrustChainCheck:
         return issue_certificate(serial, board_csr(serial, key), self.ca_cert, self.ca_key)
 
     def case(self, name: str, serial: str, expect: bool, event: Any) -> TrustCase:
-        allowed, overrides, reason = ask_hook(self.cloud, event)
+        allowed, overrides, reason = ask_hook(self.cloud, event, **self.hook_settings)
         found = TrustCase(name, serial, expect, allowed, reason, overrides)
         self.cases.append(found)
         return found
@@ -183,6 +196,9 @@ class TrustChainCheck:
         self.cases, self.keys = [], dict(passed)
         genuine = [serial for serial in passed if serial != revoked]
         for index, (serial, key) in enumerate(passed.items()):
+            if serial in self.first_boot:
+                self._first_boot(serial, key, revoked)
+                continue
             certificate = self.certificate(serial, key)
             if index == 0:
                 # Someone with the claim key sends the board's (public) CSR first, without the
@@ -201,6 +217,20 @@ class TrustChainCheck:
         if genuine:
             self._attacks(genuine[-1], passed[genuine[-1]], unknown_serial)
         return self.cases
+
+    def _first_boot(self, serial: str, key: Any, revoked: str | None) -> None:
+        """The device's own first boot: its CSR file signed as CreateCertificateFromCsr would,
+        its template parameters as RegisterThing would send them."""
+        boot = self.first_boot[serial]
+        certificate = issue_certificate(serial, boot.csr_der, self.ca_cert, self.ca_key)
+        event = hook_event(serial, certificate, claim_sha256=self.claim_sha256,
+                           parameters=boot.template_parameters)
+        self.case("first boot with the board's own CSR and config", serial, serial != revoked, event)
+        if serial != revoked:
+            again = issue_certificate(serial, boot.csr_der, self.ca_cert, self.ca_key)
+            self.case("the board's CSR replayed for a second certificate", serial, False,
+                      hook_event(serial, again, claim_sha256=self.claim_sha256,
+                                 parameters=boot.template_parameters))
 
     def _attacks(self, serial: str, key: Any, unknown_serial: str) -> None:
         clone_key = ec.generate_private_key(ec.SECP256R1())
@@ -275,7 +305,11 @@ def check_trust_chain(
     signer: RowSigner | None = None,
     revoked: str | None = None,
     unknown_serial: str = "NEVER-MADE-1",
+    first_boot: dict[str, FirstBoot] | None = None,
+    **hook_settings: Any,
 ) -> list[TrustCase]:
-    """Run every case of the trust chain against the hook; see :class:`TrustChainCheck`."""
-    check = TrustChainCheck(cloud, ca_cert, ca_key, claim_sha256, signer)
+    """Run every case of the trust chain against the hook; see :class:`TrustChainCheck`.
+    ``hook_settings`` change the hook's settings for every case (e.g. a gateway template
+    whose devices send no proof of possession)."""
+    check = TrustChainCheck(cloud, ca_cert, ca_key, claim_sha256, signer, first_boot or {}, hook_settings)
     return check.run(passed, revoked=revoked, unknown_serial=unknown_serial)
