@@ -17,6 +17,18 @@ def test_importing_the_cli_loads_no_heavy_package():
     assert loaded == ""
 
 
+def test_opening_the_records_package_does_not_import_numpy():
+    code = "import sys, records; print('numpy' in sys.modules)"
+
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_numpy_still_imports_after_the_records_package():
+    code = "import records, numpy; print(numpy.zeros(2).sum())"
+
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "0.0\n"
+
+
 def test_the_clis_copies_of_names_match_their_owners():
     from records.models import ROLES
     from station.cli.report import FORMATS
