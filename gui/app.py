@@ -25,7 +25,7 @@ from flashing.errors import BoardError
 from records import RecordsError
 from station.context import Station, open_station
 from station.errors import StationError
-from station.provisioning.ports import ConfiguredPorts, ManualPorts, PortSource, UsbPortWatcher
+from station.provisioning.ports import ManualPorts, PortSource, source_for
 
 from .errors import install_excepthook, show_error
 from .theme import apply_theme
@@ -45,6 +45,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     demo = parser.add_argument_group("demo (simulated boards, a local cloud, no setup)")
     demo.add_argument("--demo", action="store_true", help="run on simulated boards, for training and trying out")
     demo.add_argument("--boards", type=int, default=4, help="simulated boards plugged in at start (default 4)")
+    demo.add_argument("--slots", type=int, default=0, help="a fixture of N named slots (A1..A8, B1..), 0: none (default)")
     demo.add_argument("--dir", help="folder of the demo station (default: a per-user data folder)")
     demo.add_argument(
         "--fault", action="append", default=None, metavar="N=FAULT",
@@ -60,6 +61,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.boards < 0 or args.boards > 32:
         parser.error("--boards must be 0..32")
+    if args.slots < 0 or args.slots > 32:
+        parser.error("--slots must be 0..32")
     if args.scene and not args.demo:
         parser.error("--scene needs --demo")
     return args
@@ -94,16 +97,18 @@ def ask_passphrase() -> str:
 
 
 def port_source(station: Station) -> tuple[PortSource, tuple[str, ...]]:
+    """The port source of station.ini and the slots that have a tile from the start."""
     config = station.config
-    if config.auto_ports:
-        return UsbPortWatcher(config.usb_filters), ()
-    return ConfiguredPorts(config.ports), tuple(config.ports)
+    source = source_for(config)
+    if config.slots:
+        return source, tuple(name for name, _place in config.slots)
+    return source, () if config.auto_ports else tuple(config.ports)
 
 
 def build(args: argparse.Namespace) -> Built:
     """Open the station and make the window (raises the startup errors)."""
     from .line import LineSession
-    from .main_window import MainWindow
+    from .main_window import MainWindow, ports_problem
 
     if args.demo:
         return build_demo(args)
@@ -114,7 +119,7 @@ def build(args: argparse.Namespace) -> Built:
         claim = station.claim(prompt=ask_passphrase)
         ports, fixed = port_source(station)
         line = LineSession(station, claim, ports)
-        window = MainWindow(station, line, fixed_ports=fixed)
+        window = MainWindow(station, line, fixed_ports=fixed, ports_note=ports_problem(station.config))
     except BaseException:
         station.close()
         raise
@@ -139,12 +144,13 @@ def build_demo(args: argparse.Namespace) -> Built:
         station.take_line()
         claim = station.claim()
         demo_mod.prepare_demo_records(station)
-        ports = ManualPorts()
+        names = demo_mod.demo_slot_names(args.slots)
+        ports: ManualPorts | demo_mod.DemoSlots = demo_mod.DemoSlots(names) if names else ManualPorts()
         line = LineSession(station, claim, ports, poll_interval=0.1)
         demo_line = demo_mod.DemoLine(
             ports, first_number=demo_mod.next_serial_number(station), keygen_ms=args.keygen_ms
         )
-        window = MainWindow(station, line, demo=demo_line, demo_note=demo_mod.DEMO_NOTE)
+        window = MainWindow(station, line, demo=demo_line, demo_note=demo_mod.DEMO_NOTE, fixed_ports=names)
     except BaseException:
         station.close()
         raise

@@ -10,6 +10,7 @@ DynamoDB-compatible server for the sync. Demo users: a supervisor and a QA user
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import secrets
@@ -71,12 +72,54 @@ def next_serial_number(station: Station) -> int:
     return highest + 1
 
 
+def demo_slot_names(count: int) -> tuple[str, ...]:
+    """A fixture of ``count`` slots in rows of up to 8: 16 → A1..A8, B1..B8."""
+    if count <= 0:
+        return ()
+    rows = math.ceil(count / 8)
+    columns = math.ceil(count / rows)
+    return tuple(f"{chr(ord('A') + n // columns)}{n % columns + 1}" for n in range(count))
+
+
+class DemoSlots:
+    """A demo fixture with named slots (``--slots N``): each simulated board goes into the
+    slot asked for, else the first free one, as a board pushed into a fixture would."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self._devices: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def plug(self, device: str, slot: str | None = None) -> str | None:
+        """Put the board on ``device`` into ``slot`` (or the first free one); None when all are taken."""
+        with self._lock:
+            free = [name for name in self.names if name not in self._devices]
+            name = slot if slot in free else (free[0] if free else None)
+            if name is not None:
+                self._devices[name] = device
+            return name
+
+    def unplug(self, key: str) -> None:
+        with self._lock:
+            for name, device in list(self._devices.items()):
+                if key in (name, device):
+                    del self._devices[name]
+
+    def scan(self) -> set[str]:
+        with self._lock:
+            return set(self._devices)
+
+    def device(self, name: str) -> str:
+        with self._lock:
+            return self._devices.get(name, name)
+
+
 class DemoLine:
     """Simulated boards that a trainee plugs in and pulls out (no Qt here)."""
 
     def __init__(
         self,
-        ports: ManualPorts,
+        ports: ManualPorts | DemoSlots,
         *,
         first_number: int = 1,
         keygen_ms: float = 1500.0,
@@ -95,18 +138,34 @@ class DemoLine:
             self._next += 1
             return serial
 
-    def plug_new(self, faults: Iterable[str] = (), *, serial: str | None = None, keygen_ms: float | None = None) -> str:
-        """Start a simulated board and plug it in; returns its port."""
+    def plug_new(
+        self,
+        faults: Iterable[str] = (),
+        *,
+        serial: str | None = None,
+        keygen_ms: float | None = None,
+        slot: str | None = None,
+    ) -> str | None:
+        """Start a simulated board and plug it in; returns its slot (its port without named
+        slots), or None when every slot of the demo fixture is taken."""
         board = SimulatedBoard(
             serial or self.new_serial(),
             baud=self.baud,
             keygen_ms=self.keygen_ms if keygen_ms is None else keygen_ms,
             faults=list(faults),
         ).start()
-        self.boards[board.port] = board
-        self.ports.plug(board.port)
-        log.info("demo: board %s plugged in on %s", board.serial, board.port)
-        return board.port
+        if isinstance(self.ports, DemoSlots):
+            key = self.ports.plug(board.port, slot)
+            if key is None:
+                board.stop()
+                log.info("demo: every slot is taken; board %s not plugged in", board.serial)
+                return None
+        else:
+            self.ports.plug(board.port)
+            key = board.port
+        self.boards[key] = board
+        log.info("demo: board %s plugged in on %s", board.serial, key)
+        return key
 
     def unplug(self, port: str) -> None:
         board = self.boards.pop(port, None)

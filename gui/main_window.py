@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QTableView,
     QTabWidget,
@@ -43,7 +44,7 @@ from .demo import DemoLine
 from .errors import describe, message_box
 from .line import LineSession
 from .qa_tab import QaTab
-from .report_pdf import install_report_buttons
+from .report_export import install_export_buttons
 from .sign_in import ROLE_WORDS, SignInPage
 from .slot_tile import SlotTile
 from .stats import BatchSummary, summarize
@@ -281,8 +282,13 @@ class MainWindow(QMainWindow):
 
         self.qa_tab = QaTab(self.records)
         self.qa_tab.revoke_requested.connect(self.ask_revoke)
-        install_report_buttons(self.qa_tab)
-        self.qa_index = self.tabs.addTab(self.qa_tab, "QA")
+        install_export_buttons(self.qa_tab, self.station)
+        qa_scroll = QScrollArea()  # the QA page scrolls on a small screen; the line page never does
+        qa_scroll.setWidgetResizable(True)
+        qa_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        qa_scroll.setWidget(self.qa_tab)
+        self.qa_page = qa_scroll
+        self.qa_index = self.tabs.addTab(qa_scroll, "QA")
         self.tabs.setTabVisible(self.qa_index, False)
         layout.addWidget(self.tabs, 1)
         return work
@@ -610,7 +616,7 @@ class MainWindow(QMainWindow):
             self._summary_refresh.start()
         if event.passed and not self._units_refresh.isActive():
             self._units_refresh.start()
-        if self.tabs.currentWidget() is self.qa_tab and not self._qa_refresh.isActive():
+        if self.tabs.currentWidget() is self.qa_page and not self._qa_refresh.isActive():
             self._qa_refresh.start()
         self.sync.refresh_soon()
 
@@ -674,7 +680,7 @@ class MainWindow(QMainWindow):
         self.sync_error_bar.setVisible(True)
 
     def _tab_changed(self, _index: int) -> None:
-        if self.tabs.currentWidget() is self.qa_tab:
+        if self.tabs.currentWidget() is self.qa_page:
             self.qa_tab.refresh()
         self.focus_next_scan()
 
@@ -725,7 +731,13 @@ class MainWindow(QMainWindow):
         return self.demo.plug_new(faults or [], serial=serial)
 
     def demo_plug_into(self, port: str) -> None:
-        """A tile's "plug a new board": the empty tile makes room for the new board's port."""
+        """A tile's "plug a new board": into that slot (named slots), or the empty tile makes
+        room for the new board's port."""
+        from .demo import DemoSlots
+
+        if self.demo is not None and isinstance(self.demo.ports, DemoSlots):
+            self.demo.plug_new([], slot=port)
+            return
         tile = self.tiles.get(port)
         if tile is not None and not tile.slot.present:
             del self.tiles[port]

@@ -8,6 +8,7 @@ Report export buttons are added by the reports feature through
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -100,6 +101,13 @@ class QaTab(QWidget):
         self.reports_placeholder.setProperty("role", "muted")
         self.reports_placeholder.setWordWrap(True)
         self.report_buttons.addWidget(self.reports_placeholder)
+        self.report_status = QLabel("")
+        self.report_status.setObjectName("reportStatus")
+        self.report_status.setWordWrap(True)
+        self.report_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.report_status.setVisible(False)
+        self.report_buttons.addWidget(self.report_status)
+        self.last_report: Path | None = None
         side.addWidget(self.reports_box)
         actions = QGroupBox("Supervisor actions")
         actions_layout = QVBoxLayout(actions)
@@ -148,6 +156,15 @@ class QaTab(QWidget):
         button.clicked.connect(lambda: self.current_batch and callback(self.current_batch))
         self.report_buttons.addWidget(button)
         return button
+
+    def show_report_status(self, text: str, *, path: Path | None = None, problem: bool = False) -> None:
+        """Where the last export went (the full path), or why it did not."""
+        self.last_report = path
+        self.report_status.setText(text)
+        self.report_status.setProperty("role", "error" if problem else "")
+        self.report_status.setStyleSheet("")
+        self.report_status.setToolTip(str(path) if path else "")
+        self.report_status.setVisible(True)
 
     # -- batches ----------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from .main_window import MainWindow
 
 Step = tuple[Callable[[], bool], Callable[[], None]]
 
-SCENES = ("signin", "waiting", "running", "pass", "fail", "supervisor", "qa")
+SCENES = ("signin", "waiting", "running", "pass", "fail", "supervisor", "qa", "line16", "signin16")
 
 
 class _Script:
@@ -79,7 +79,35 @@ def play(scene: str, window: MainWindow, demo: DemoLine, args: argparse.Namespac
 
         return go
 
-    if scene == "signin":
+    if scene == "line16":  # 16 named slots (--slots 16): PASS, FAIL, RUNNING, unplugged mid-run
+        slow_slot: list[str] = []
+
+        def plug_mixed() -> None:
+            for index, name in enumerate(demo.ports.names):  # type: ignore[union-attr]
+                faults = ["wrong-cn"] if index in (2, 11) else []
+                keygen = 30_000 if index in (5, 12, 13, 14, 15) else 200
+                demo.plug_new(faults, keygen_ms=keygen, slot=name)
+            slow_slot.append(demo.ports.names[5])  # type: ignore[union-attr]
+
+        def settled() -> bool:
+            tiles = list(window.tiles.values())
+            return sum(t.slot.state in (SlotState.PASS, SlotState.FAIL) for t in tiles) >= 11 and all(
+                t.slot.step_index >= 4 for t in tiles if t.slot.state == SlotState.RUNNING
+            )
+
+        steps = [
+            (always, sign_in("OP-1042")),
+            (batch_ready, plug_mixed),
+            (settled, lambda: window.demo_unplug(slow_slot[0])),
+            (lambda: window.tiles[slow_slot[0]].slot.state == SlotState.FAIL, _finish(window, 1200)),
+        ]
+    elif scene == "signin16":  # boards plugged in before anyone signed in
+        steps = [
+            (always, lambda: [demo.plug_new([], slot=name) for name in demo.ports.names[:3]]),  # type: ignore[union-attr]
+            (lambda: window.sign_in.waiting.isVisible(), lambda: window.sign_in.id_edit.setText("OP-1042")),
+            (always, _finish(window, 800)),
+        ]
+    elif scene == "signin":
         steps: list[Step] = [(always, lambda: window.sign_in.id_edit.setText("OP-1042")), (always, _finish(window))]
     elif scene == "waiting":
         steps = [
@@ -147,7 +175,7 @@ def play(scene: str, window: MainWindow, demo: DemoLine, args: argparse.Namespac
         steps = [
             (always, sign_in("QA1", "qa")),
             (batch_ready, plug(boards, {1: ["wrong-cn"]}, keygen_ms=0)),
-            (_all_done(window, boards), lambda: window.tabs.setCurrentWidget(window.qa_tab)),
+            (_all_done(window, boards), lambda: window.tabs.setCurrentWidget(window.qa_page)),
             (lambda: window.qa_tab.summary is not None and window.qa_tab.summary.passes >= boards - 1
              and window.qa_tab.model.rowCount() >= boards - 1, _finish(window, 800)),
         ]

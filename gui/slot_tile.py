@@ -104,7 +104,8 @@ class SlotTile(QFrame):
     demo_plug_requested = Signal(str)
 
     ICON_SIZE = 84
-    COMPACT_ICON_SIZE = 40
+    COMPACT_ICON_SIZE = 36
+    COMPACT_WORD_MAX = 32
     MINIMUM_SIZE = (150, 150)
     COMPACT_BELOW = (320, 290)
     """Width, height under which the tile is compact."""
@@ -185,11 +186,11 @@ class SlotTile(QFrame):
         buttons.addWidget(self.override_button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
+        self.buttons_row = buttons
         self.unplug_button: QPushButton | None = None
         self.plug_button: QPushButton | None = None
         if demo:
-            demo_row = QHBoxLayout()
-            demo_row.addStretch(1)
+            demo_row = buttons  # one row with Retry: a compact tile has no height to spare
             self.unplug_button = QPushButton("Demo: unplug")
             self.unplug_button.clicked.connect(lambda: self.demo_unplug_requested.emit(self.port))
             self.plug_button = QPushButton("Demo: plug a new board")
@@ -198,7 +199,6 @@ class SlotTile(QFrame):
                 button.setFont(theme.font(10))
                 button.setStyleSheet("QPushButton { padding: 3px 10px; min-height: 18px; }")
                 demo_row.addWidget(button)
-            layout.addLayout(demo_row)
         self._labels = self.findChildren(QLabel)
         self._apply_size_class()
         self._render()
@@ -247,23 +247,36 @@ class SlotTile(QFrame):
         self.hint_label.setFont(theme.font(11 if compact else 15, bold=True))
         self.code_label.setFont(theme.font(8 if compact else 11, mono=True))
         self.progress.setTextVisible(not compact)
+        ignored, preferred = QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
+        self.hint_label.setSizePolicy(preferred, ignored if compact else preferred)  # clipped, not squeezing the rest
         self.progress.setStyleSheet("QProgressBar { min-height: 6px; max-height: 8px; }" if compact else "")
         small = "QPushButton { padding: 2px 8px; min-height: 16px; }" if compact else ""
         self.retry_button.setStyleSheet(small)
         self.override_button.setStyleSheet(small)
         self.retry_button.setFont(theme.font(11 if compact else 16, bold=True))
         self.override_button.setText("Supervisor" if compact else "Supervisor…")
+        if self.unplug_button is not None and self.plug_button is not None:
+            self.unplug_button.setText("Unplug" if compact else "Demo: unplug")
+            self.plug_button.setText("Plug in" if compact else "Demo: plug a new board")
 
     def _fit_word(self) -> None:
-        """The largest word size that fits the tile (RUNNING is long; PASS/FAIL stay huge)."""
+        """The largest word size that fits the tile (RUNNING is long; PASS/FAIL stay huge).
+        A compact tile drops the icon of a long word (RUNNING) rather than cut the word."""
         margins = self.layout().contentsMargins()
         icon = self.COMPACT_ICON_SIZE if self.compact else self.ICON_SIZE
-        available = self.width() - margins.left() - margins.right() - icon - 24
-        key = (self.word_label.text(), available)
+        room = self.width() - margins.left() - margins.right()
+        word = self.word_label.text()
+        key = (word, room)
         if key == self._fitted:
             return
         self._fitted = key
-        size = next((s for s in self.WORD_SIZES if _word_width(key[0], s) <= available), self.WORD_SIZES[-1])
+        available = room - icon - 24
+        show_icon = not (self.compact and self.look in ("running", "waiting") and _word_width(word, 22) > available)
+        self.icon_label.setVisible(show_icon)
+        if not show_icon:
+            available = room - 8
+        sizes = [s for s in self.WORD_SIZES if not self.compact or s <= self.COMPACT_WORD_MAX]
+        size = next((s for s in sizes if _word_width(word, s) <= available), sizes[-1])
         if self.word_label.font().pointSize() != size:
             self.word_label.setFont(_word_font(size))
 
@@ -309,8 +322,8 @@ class SlotTile(QFrame):
             self.setProperty("look", look)
         self.progress.setMaximum(max(1, slot.total_steps))
         device = slot.device if slot.device and slot.device != slot.port else ""
-        self.device_label.setText(short_port(device) if device else "")
-        self.device_label.setToolTip(device)
+        self.device_label.setText(short_port(device) if device and not self.compact else "")
+        self.port_label.setToolTip(f"{slot.port} — {device}" if device else slot.port)
         self.serial_label.setText(slot.serial or "")
         self.code_label.setText("")
         self.hint_label.setText("")
@@ -346,10 +359,8 @@ class SlotTile(QFrame):
             self.progress.setValue(slot.unplugged_at or slot.step_number)
             if slot.unplugged_at is not None:
                 self.step_label.setText(f"NOT PROVISIONED — unplugged at step {slot.unplugged_at} of {slot.total_steps}")
-                self.hint_label.setText(
-                    "Plug the board in again: it starts from the beginning." if not slot.present
-                    else slot.hint or "Set the board aside and call a supervisor."
-                )
+                again = "" if self.compact else "Plug the board in again: it starts from the beginning."
+                self.hint_label.setText(again if not slot.present else slot.hint or "Set the board aside and call a supervisor.")
             else:
                 self.step_label.setText(f"Stopped at step {slot.step_number} of {slot.total_steps}")
                 self.hint_label.setText(slot.hint or "Set the board aside and call a supervisor.")
@@ -360,8 +371,11 @@ class SlotTile(QFrame):
             self.override_button.setVisible(slot.present and slot.code in OVERRIDABLE_CODES)
             self.tick()
         self.code_label.setVisible(not self.compact or slot.state == SlotState.FAIL)
+        if self.compact and slot.state == SlotState.FAIL:
+            self.progress.setVisible(False)  # the step is in words; a compact tile needs the room
         self.hint_label.setToolTip(self.hint_label.text())
         self._fit_word()
         if self.unplug_button is not None and self.plug_button is not None:
-            self.unplug_button.setVisible(slot.present)
+            crowded = self.compact and (self.retry_button.isVisibleTo(self) or self.override_button.isVisibleTo(self))
+            self.unplug_button.setVisible(slot.present and not crowded)  # the Demo menu still unplugs
             self.plug_button.setVisible(not slot.present)

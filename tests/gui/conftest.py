@@ -88,11 +88,23 @@ class App:
 def make_app(qtbot, make_station) -> Iterator[Callable[..., App]]:
     windows: list[MainWindow] = []
 
-    def make(station: Station | None = None, **station_kwargs: object) -> App:
+    def make(
+        station: Station | None = None,
+        *,
+        ports: object = None,
+        fixed_ports: tuple[str, ...] = (),
+        ports_note: str = "",
+        sync_service: object = None,
+        **station_kwargs: object,
+    ) -> App:
+        """A window on ``station``; ``ports`` is a port source (ManualPorts by default),
+        ``fixed_ports`` the slots with a tile from the start."""
         station = station or make_station(**station_kwargs)
-        ports = ManualPorts()
-        line = LineSession(station, station.claim(), ports, poll_interval=0.05)
-        window = MainWindow(station, line)
+        ports = ports if ports is not None else ManualPorts()
+        line = LineSession(station, station.claim(), ports, poll_interval=0.05)  # type: ignore[arg-type]
+        window = MainWindow(
+            station, line, fixed_ports=fixed_ports, ports_note=ports_note, sync_service=sync_service  # type: ignore[arg-type]
+        )
         qtbot.addWidget(window)
         windows.append(window)
         line.start()

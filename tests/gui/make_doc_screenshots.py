@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from xvfb_display import ROOT, run_app, xvfb
+from xvfb_display import ROOT, SCREEN, run_app, xvfb
 
 from gui.scenes import SCENES
 
@@ -30,7 +30,10 @@ OPTIONS = {
     "fail": ["--boards", "4"],
     "supervisor": ["--boards", "1"],
     "qa": ["--boards", "4"],
+    "line16": ["--boards", "0", "--slots", "16"],
+    "signin16": ["--boards", "0", "--slots", "16"],
 }
+SCREENS = {"line16": "1366x768x24", "signin16": "1366x768x24"}
 
 
 def shrink(path: Path) -> None:
@@ -53,13 +56,14 @@ def shrink(path: Path) -> None:
 
 def main(scenes: list[str]) -> int:
     IMAGES.mkdir(parents=True, exist_ok=True)
-    with xvfb() as display, tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         for scene in scenes or SCENES:
             out = IMAGES / f"{scene}.png"
-            result = run_app(
-                display, "--demo", "--dir", str(Path(tmp) / scene), "--scene", scene,
-                *OPTIONS[scene], "--screenshot", str(out), "--quit-after", "40",
-            )
+            with xvfb(SCREENS.get(scene, SCREEN)) as display:
+                result = run_app(
+                    display, "--demo", "--dir", str(Path(tmp) / scene), "--scene", scene,
+                    *OPTIONS[scene], "--screenshot", str(out), "--quit-after", "40",
+                )
             if result.returncode != 0 or not out.exists():
                 print(f"{scene}: FAILED\n{result.stderr[-3000:]}")
                 return 1

@@ -158,3 +158,93 @@ def test_the_units_table_of_a_100000_unit_batch_opens_in_under_a_second(qtbot, m
     model.set_filter(search="SIM054321")
     assert time.perf_counter() - started < 1.0
     assert model.rowCount() == 1 and model.unit(0).serial == "SIM054321"
+
+
+def test_a_sync_error_is_shown_in_full_with_what_to_do(make_app, make_station, boards, cloud_table, monkeypatch):
+    from gui.sync_adapter import SyncService
+
+    _client, cloud = cloud_table
+    station = make_station()
+    station.config = replace(station.config, cloud=replace(cloud, table="no-such-table-here"))
+    app = make_app(station, sync_service=SyncService(station, retry_for_seconds=0.5))
+    app.sign_in()
+    (sim,) = boards(1)
+    app.ports.plug(sim.port)
+    app.wait_state(sim.port, SlotState.PASS)
+    app.qtbot.waitUntil(app.window.sync_panel.button.isEnabled, timeout=WAIT_MS)
+
+    app.click(app.window.sync_panel.button)
+
+    bar = app.window.sync_error_bar
+    app.qtbot.waitUntil(bar.isVisible, timeout=WAIT_MS)
+    outcome = app.window.sync.last_outcome
+    assert outcome is not None and outcome.error and outcome.hint
+    assert outcome.error in bar.text(), "the whole error, not a line cut at 520 px"
+    assert f"What to do: {outcome.hint}" in bar.text()
+    assert bar.wordWrap()
+
+
+def test_the_units_and_qa_tables_refresh_after_a_sync(make_app, make_station, boards, cloud_table):
+    from gui.units_model import COLUMNS
+
+    _client, cloud = cloud_table
+    station = make_station()
+    station.config = replace(station.config, cloud=cloud)
+    station.records.add_user("QA7", "qa", "4321", actor="tester")
+    app = make_app(station)
+    window = app.window
+    app.type_into(window.sign_in.id_edit, "QA7")
+    app.qtbot.waitUntil(window.sign_in.pin_row.isVisible, timeout=WAIT_MS)
+    app.type_into(window.sign_in.pin_edit, "4321")
+    app.qtbot.waitUntil(lambda: window.role == "qa" and window.summary is not None, timeout=WAIT_MS)
+    (sim,) = boards(1)
+    app.ports.plug(sim.port)
+    app.wait_state(sim.port, SlotState.PASS)
+    cloud_column = next(i for i, (key, _title) in enumerate(COLUMNS) if key == "cloud")
+
+    def shown(model) -> str | None:
+        return model.data(model.index(0, cloud_column)) if model.rowCount() else None
+
+    window.units_model.refresh()
+    window.qa_tab.refresh()
+    app.qtbot.waitUntil(lambda: shown(window.units_model) == "pending" and shown(window.qa_tab.model) == "pending", timeout=WAIT_MS)
+    app.qtbot.waitUntil(window.sync_panel.button.isEnabled, timeout=WAIT_MS)
+
+    app.click(window.sync_panel.button)
+
+    app.qtbot.waitUntil(lambda: shown(window.units_model) == "synced", timeout=WAIT_MS)
+    app.qtbot.waitUntil(lambda: shown(window.qa_tab.model) == "synced", timeout=WAIT_MS)
+    assert window.sync_panel.pending_label.text() == "0 waiting for the cloud"
+
+
+def test_a_report_export_runs_off_the_ui_thread_and_says_where_the_file_went(make_app, boards, tmp_path):
+    from concurrent.futures import Future
+
+    from gui.report_export import export_in_background
+
+    app = make_app()
+    app.sign_in()
+    (sim,) = boards(1)
+    app.ports.plug(sim.port)
+    app.wait_state(sim.port, SlotState.PASS)
+    qa = app.window.qa_tab
+    target = tmp_path / "reports" / ".." / "batch.csv"
+
+    job = export_in_background(qa, app.station, "B1", "csv", target)
+
+    assert isinstance(job, Future), "the export is a worker-thread job"
+    assert qa.report_status.text().startswith("Saving the CSV report of B1")
+    app.qtbot.waitUntil(lambda: qa.last_report is not None, timeout=WAIT_MS)
+    where = (tmp_path / "batch.csv").resolve()
+    assert qa.report_status.text() == f"CSV report of B1 saved to {where}"
+    assert sim.serial in where.read_text()
+
+
+def test_a_report_that_cannot_be_written_says_why_and_what_to_do(make_app, tmp_path):
+    from gui.report_export import export_in_background
+
+    app = make_app()
+    qa = app.window.qa_tab
+    export_in_background(qa, app.station, "B1", "csv", tmp_path / "no-such-folder" / "r.csv")
+    app.qtbot.waitUntil(lambda: "NOT saved" in qa.report_status.text(), timeout=WAIT_MS)
+    assert "What to do:" in qa.report_status.text()
