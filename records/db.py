@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -506,14 +507,35 @@ class Records:
         """The rows of :meth:`units`, in the same order, read ``page`` at a time: memory
         stays flat however many units there are, and the lock is held for one page only
         (keyset paging on the ordering index, so each page costs the same)."""
+        for values in self.iter_unit_values(_field_names(Unit), batch=batch, status=status, search=search,
+                                            limit=limit, page=page):
+            yield Unit(*values)
+
+    def iter_unit_values(
+        self,
+        columns: Sequence[str],
+        *,
+        batch: str | None = None,
+        status: str | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+        page: int = 2000,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Like :meth:`iter_units`, but only ``columns`` (names of :class:`Unit` fields) of
+        each unit, as tuples: what a table of a million units needs, at a third of the cost."""
         _require_status(status)
+        wanted = [name for name in columns if name in _field_names(Unit)]
+        if len(wanted) != len(columns):
+            raise ValueError(f"not unit columns: {sorted(set(columns) - set(wanted))}")
+        select = ", ".join([*wanted, "last_pass_at", "serial"])  # names checked above: no injection
         pattern = None if not search else "%" + _escape_like(search) + "%"
         left = _sql_limit(limit)
         after: tuple[str, str] | None = None
+        width = len(wanted)
         while left != 0:
             size = page if left < 0 else min(page, left)
             sql, params = _filtered(
-                "SELECT * FROM units",
+                f"SELECT {select} FROM units",  # noqa: S608 - only Unit field names, checked above
                 ("batch = ?", batch),
                 ("status = ?", status),
                 ("serial LIKE ? ESCAPE '\\'", pattern),
@@ -522,12 +544,14 @@ class Records:
             )
             if after is not None:
                 params = [*params, after[1]]
-            rows = self._rows(sql, [*params, size])
+            with self._lock:
+                self._ensure_open()
+                rows = self._db.conn.execute(sql, [*params, size]).fetchall()
             for row in rows:
-                yield _unit_from_row(row)
+                yield row[:width]
             if len(rows) < size:
                 return
-            after = (rows[-1]["last_pass_at"], rows[-1]["serial"])
+            after = (rows[-1][-2], rows[-1][-1])
             left = left - len(rows) if left > 0 else left
 
     def unit_widths(
@@ -1202,8 +1226,16 @@ _T = TypeVar("_T")
 def _from_row(cls: type[_T], row: Mapping[str, Any], **decoded: Any) -> _T:
     """A model dataclass from a row whose columns carry its field names; ``decoded`` gives
     the fields stored in another form (JSON text)."""
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    names = _field_names(cls)
+    if not decoded:
+        return cls(*[row[name] for name in names])
     return cls(**{name: decoded[name] if name in decoded else row[name] for name in names})
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """The model's field names in order (asked once per class: a million rows are read)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _batch_from_row(row: Mapping[str, Any]) -> Batch:

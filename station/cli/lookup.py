@@ -12,12 +12,8 @@ from station import render
 from station.cli.common import Context, as_dict, emit_json, friendly_errors, main, pass_ctx
 from station.errors import StationError
 
+TABLE_COLUMNS = ("serial", "batch", "status", "device_key_sha256", "last_pass_at", "operator", "rev", "synced_rev")
 UNIT_HEADERS = ("serial", "batch", "status", "device key sha256", "last PASS", "operator", "synced")
-
-
-def unit_cells(u: Any) -> tuple[str, ...]:
-    return (u.serial, u.batch, u.status, u.device_key_sha256[:16] + "…", u.last_pass_at, u.operator or "",
-            "yes" if u.synced_rev >= u.rev else "pending")
 
 
 @main.command()
@@ -37,11 +33,12 @@ def units(ctx: Context, batch: str | None, status: str | None, search: str | Non
     out = click.get_text_stream("stdout")
     if json_lines:
         for unit in rows:
-            out.write(json.dumps(as_dict(unit), sort_keys=True, default=str) + "\n")
+            out.write(json.dumps(flat_dict(unit), sort_keys=True, default=str) + "\n")
         return
     if as_json:
-        stream_json_array((as_dict(u) for u in rows), out)
+        stream_json_array((flat_dict(u) for u in rows), out)
         return
+    rows = records.iter_unit_values(TABLE_COLUMNS, batch=batch, status=status, search=search, limit=limit)
     widths = records.unit_widths(batch=batch, status=status, search=search)
     if not widths["count"]:
         click.echo("no units" + (f" in batch {batch}" if batch else ""))
@@ -50,8 +47,14 @@ def units(ctx: Context, batch: str | None, status: str | None, search: str | Non
               7 if widths["pending"] else 3]
     column = [max(w, len(h)) for w, h in zip(column, UNIT_HEADERS, strict=True)]
     out.write(table_row(UNIT_HEADERS, column) + "\n" + "  ".join("-" * w for w in column) + "\n")
-    for unit in rows:
-        out.write(table_row(unit_cells(unit), column) + "\n")
+    for serial, batch_id, state, key, last_pass, who, rev, synced_rev in rows:
+        cells = (serial, batch_id, state, key[:16] + "…", last_pass, who or "", "yes" if synced_rev >= rev else "pending")
+        out.write("  ".join(map(str.ljust, cells, column)).rstrip() + "\n")
+
+
+def flat_dict(unit: Any) -> dict[str, Any]:
+    """``dataclasses.asdict`` for a model of plain fields, without its deep copy (a million rows)."""
+    return {name: getattr(unit, name) for name in unit.__dataclass_fields__}
 
 
 def table_row(values: tuple[str, ...], widths: list[int]) -> str:
