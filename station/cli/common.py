@@ -33,7 +33,7 @@ EXIT_ERROR = 3
 EXIT_INTERRUPTED = 130
 
 STATION_SIDE_CODES = frozenset({
-    "PORT_UNAVAILABLE", "LABEL_REQUIRED", "DB_FULL", "DB_READ_ONLY", "DB_IO_ERROR", "DB_LOCKED", "DB_CORRUPT",
+    "PORT_UNAVAILABLE", "LABEL_REQUIRED", "WRONG_DRIVER", "DB_FULL", "DB_READ_ONLY", "DB_IO_ERROR", "DB_LOCKED", "DB_CORRUPT",
 })
 """FAIL codes that are the station's mistake, not the board's: a command that meets one
 exits 3 (the station could not do it), not 1."""

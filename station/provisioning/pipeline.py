@@ -72,6 +72,12 @@ NOT_RECORDED_HINT = (
 """Said first when the last step (recording the unit) fails after the board committed."""
 
 
+SILENT_CODES = frozenset({"BOARD_TIMEOUT", "BOARD_PROTOCOL", "BOARD_FRAME_CORRUPT", "BOARD_FRAME_TOO_LONG"})
+"""How a board that speaks another protocol fails the identify step."""
+PROTOCOL_DRIVERS = {"at": "nrf91", "agent": "agent"}
+"""What :func:`flashing.probe.probe_protocol` found, as the ``[station] driver`` to set."""
+
+
 @dataclass(frozen=True)
 class ReprovisionOverride:
     """A supervisor's permission to provision an already provisioned serial again."""
@@ -200,8 +206,33 @@ class Provisioner:
     def _step_identify(self, run: _Run) -> None:
         if run.board is None:
             run.board = self._open_board(self.config, run.request.port)
-        identity = run.board.identify()
+        try:
+            identity = run.board.identify()
+        except BoardError as exc:
+            if exc.code not in SILENT_CODES:
+                raise
+            run.board.close()
+            run.board = None
+            self._name_the_other_protocol(run.request.port)
+            raise
         log.info("port %s: board %s firmware %s (%s)", run.request.port, identity.model, identity.firmware, identity.protocol)
+
+    def _name_the_other_protocol(self, port: str) -> None:
+        """A board that did not answer its driver may speak the other protocol (the wrong
+        ``[station] driver``, or another kind of board in this port): say which to set."""
+        from flashing.probe import probe_protocol
+
+        spoken = probe_protocol(port, baudrate=self.config.baud)
+        driver = PROTOCOL_DRIVERS.get(spoken or "")
+        if driver is None or driver == self.config.driver:
+            return
+        raise StepFailed(
+            "WRONG_DRIVER",
+            f"This board speaks {'AT commands' if spoken == 'at' else 'the agent protocol'}, not the "
+            f"{self.config.driver} driver's: set [station] driver = {driver} in station.ini, or take it to "
+            "the station for its kind of board.",
+            f"no answer to the {self.config.driver} driver; the port answers {spoken} ({driver})",
+        )
 
     def _step_read_serial(self, run: _Run) -> None:
         assert run.board is not None
