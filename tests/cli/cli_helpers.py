@@ -113,3 +113,11 @@ def wait_until(condition: object, timeout: float = 20) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def attempts(folder: Path) -> list:
+    """Every attempt recorded in the station folder's database."""
+    from records import Records
+
+    with Records(folder / "station.sqlite") as records:
+        return records.attempts()

@@ -19,8 +19,3 @@ def line(station_folder: Path) -> Path:
     with Records(station_folder / "station.sqlite") as records:
         records.open_batch("B1", "GW", 100, "tester")
     return station_folder
-
-
-def attempts(folder: Path) -> list:
-    with Records(folder / "station.sqlite") as records:
-        return records.attempts()

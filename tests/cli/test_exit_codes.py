@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import signal
 
-from cli_helpers import Running, station
-from conftest import attempts
+from cli_helpers import Running, attempts, station
 
 from records import Records
 
@@ -89,3 +88,15 @@ def test_a_continuous_run_where_every_board_passed_exits_0(line, boards):
     run.signal(signal.SIGINT)
 
     assert run.wait() == 0
+
+
+def test_a_board_refused_for_its_label_keeps_its_serial(line, boards):
+    [board] = boards(1)
+
+    done = station("provision", "--port", board.port, "--label", "SIM999999", cwd=line)
+
+    assert done.code == 1
+    assert "SERIAL_LABEL_MISMATCH" in done.out
+    [attempt] = attempts(line)
+    assert attempt.serial == board.serial
+    assert station("show", board.serial, cwd=line).code == 0

@@ -7,8 +7,7 @@ import signal
 import time
 
 import pytest
-from cli_helpers import Running, wait_until
-from conftest import attempts
+from cli_helpers import Running, attempts, wait_until
 
 
 def _running(folder) -> bool:
