@@ -32,8 +32,9 @@ def units(ctx: Context, batch: str | None, status: str | None, search: str | Non
     rows = records.iter_units(batch=batch, status=status, search=search, limit=limit)
     out = click.get_text_stream("stdout")
     if json_lines:
+        encode = json.JSONEncoder(sort_keys=True, default=str).encode
         for unit in rows:
-            out.write(json.dumps(flat_dict(unit), sort_keys=True, default=str) + "\n")
+            out.write(encode(flat_dict(unit)) + "\n")
         return
     if as_json:
         stream_json_array((flat_dict(u) for u in rows), out)
@@ -65,8 +66,9 @@ def table_row(values: tuple[str, ...], widths: list[int]) -> str:
 def stream_json_array(items: Iterator[Any], out: TextIO) -> None:
     """What ``emit_json(list(items))`` prints, byte for byte, written item by item."""
     first = True
+    encode = json.JSONEncoder(indent=2, sort_keys=True, default=str).encode  # one encoder for every item
     for item in items:
-        body = json.dumps(item, indent=2, sort_keys=True, default=str).replace("\n", "\n  ")
+        body = encode(item).replace("\n", "\n  ")
         out.write(("[\n  " if first else ",\n  ") + body)
         first = False
     out.write("[]\n" if first else "\n]\n")
