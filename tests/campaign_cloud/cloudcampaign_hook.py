@@ -1421,7 +1421,6 @@ def run_campaign(endpoint_url: str, region: str, *, hand: int, hypothesis: int,
 
     from cloud import hook
     from station.allowlist_item import create_allowlist_table, create_stations_table
-    from station.demo.trust_check import hook_environment
 
     seed = campaign_seed(seed)
     log(f"hook campaign: seed {seed} (repeat with {SEED_ENV}={seed}); "
@@ -1440,7 +1439,9 @@ def run_campaign(endpoint_url: str, region: str, *, hand: int, hypothesis: int,
         world.signer.register(client, stations)
         world.populate()
         campaign = HookCampaign(hook, world)
-        with hook_environment(table, endpoint_url, region, STATIONS_TABLE_NAME=stations):
+        with lambda_environment(hook, TABLE_NAME=table, STATIONS_TABLE_NAME=stations,
+                                AWS_ENDPOINT_URL_DYNAMODB=endpoint_url, AWS_DEFAULT_REGION=region,
+                                AWS_REGION=region):
             if hand:
                 run_hand_written(campaign, hand, rng, table)
             if hypothesis:
@@ -1452,3 +1453,22 @@ def run_campaign(endpoint_url: str, region: str, *, hand: int, hypothesis: int,
         client.delete_table(TableName=table)
         client.delete_table(TableName=stations)
         client.close()
+
+
+@contextlib.contextmanager
+def lambda_environment(hook_module: Any, **values: str) -> Iterator[None]:
+    """The environment the hook's Lambda would have, for calls of ``hook.handler`` (the entry
+    that reads its settings from the environment); restored and the hook's caches cleared
+    afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update({name: value for name, value in values.items() if value is not None})
+    hook_module.reset_caches()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        hook_module.reset_caches()
