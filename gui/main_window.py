@@ -57,7 +57,8 @@ from .worker import run_in_thread
 
 log = logging.getLogger(__name__)
 
-RENDER_MS = 25
+RENDER_MS = 60
+"""Slot changes are drawn at most this often: a step shows within 60 ms, 16 tiles repaint once."""
 SUMMARY_REFRESH_MS = 500
 FIT_SCREEN = (1366, 768)
 """The smallest screen the whole window (status bar and Retry buttons included) fits on."""
@@ -142,7 +143,7 @@ class MainWindow(QMainWindow):
         self._render_timer.timeout.connect(self._render_slots)
 
         self.clock = QTimer(self)
-        self.clock.setInterval(200)
+        self.clock.setInterval(500)  # the running tiles' elapsed time; each tick repaints 16 labels
         self.clock.timeout.connect(self._tick)
         self.clock.start()
 

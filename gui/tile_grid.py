@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import re
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QLabel, QWidget
 
 from . import theme
 from .slot_tile import SlotTile
@@ -47,23 +47,27 @@ def best_columns(count: int, width: int, height: int) -> int:
 
 
 class TileGrid(QWidget):
-    """Tiles at their fixture places, or in first-seen order, resized to fill the page."""
+    """Tiles at their fixture places, or in first-seen order, sized to fill the page.
+
+    The tiles are placed by hand, not by a QGridLayout: a tile whose text changes would
+    otherwise make every tile's layout (word-wrapped labels and all) be worked out again,
+    up to the window, 16 times per step of every board.
+    """
+
+    MARGIN = 4
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.grid = QGridLayout(self)
-        self.grid.setSpacing(SPACING)
-        self.grid.setContentsMargins(4, 4, 4, 4)
         self.tiles: list[SlotTile] = []
-        self.empty_label = QLabel("Plug in a board: it starts by itself.")
+        self.empty_label = QLabel("Plug in a board: it starts by itself.", self)
         self.empty_label.setObjectName("lineEmpty")
         self.empty_label.setFont(theme.font(22, bold=True))
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setWordWrap(True)
         self.empty_label.setProperty("role", "muted")
-        self.grid.addWidget(self.empty_label, 0, 0)
         self._shape: tuple[object, ...] = ()
         self.positions: dict[str, tuple[int, int]] = {}
+        self.setMinimumSize(SlotTile.MINIMUM_SIZE[0] + 2 * self.MARGIN, SlotTile.MINIMUM_SIZE[1] + 2 * self.MARGIN)
 
     def set_empty_text(self, text: str, *, problem: bool = False) -> None:
         self.empty_label.setText(text)
@@ -71,13 +75,16 @@ class TileGrid(QWidget):
         self.empty_label.setStyleSheet("")  # re-read the role
 
     def add(self, tile: SlotTile) -> None:
+        tile.setParent(self)
         self.tiles.append(tile)
         self.reflow(force=True)
+        if self.isVisible():
+            tile.show()
 
     def remove(self, tile: SlotTile) -> None:
         if tile in self.tiles:
             self.tiles.remove(tile)
-            self.grid.removeWidget(tile)
+            tile.hide()
             tile.deleteLater()
             self.reflow(force=True)
 
@@ -86,35 +93,51 @@ class TileGrid(QWidget):
         places = {tile.port: fixture_position(tile.port) for tile in self.tiles}
         if self.tiles and all(places.values()) and len(set(places.values())) == len(places):
             return {port: place for port, place in places.items() if place is not None}
-        margins = self.grid.contentsMargins()
-        columns = best_columns(
-            len(self.tiles),
-            max(1, self.width() - margins.left() - margins.right()),
-            max(1, self.height() - margins.top() - margins.bottom()),
-        )
+        columns = best_columns(len(self.tiles), *self._room())
         return {tile.port: divmod(number, columns) for number, tile in enumerate(self.tiles)}
+
+    def _room(self) -> tuple[int, int]:
+        return max(1, self.width() - 2 * self.MARGIN), max(1, self.height() - 2 * self.MARGIN)
+
+    def minimumSizeHint(self) -> QSize:
+        rows = 1 + max((row for row, _ in self.positions.values()), default=0)
+        columns = 1 + max((column for _, column in self.positions.values()), default=0)
+        width, height = SlotTile.MINIMUM_SIZE
+        return QSize(
+            columns * width + (columns - 1) * SPACING + 2 * self.MARGIN,
+            rows * height + (rows - 1) * SPACING + 2 * self.MARGIN,
+        )
+
+    def sizeHint(self) -> QSize:
+        return self.minimumSizeHint()
 
     def reflow(self, force: bool = False) -> None:
         positions = self.layout_positions()
         shape = tuple(sorted(positions.items()))
-        if shape == self._shape and not force:
-            return
-        self._shape = shape
-        self.positions = positions
-        for tile in self.tiles:
-            self.grid.removeWidget(tile)
+        if shape != self._shape or force:
+            fixture_changed = set(positions.values()) != set(self.positions.values())
+            self._shape = shape
+            self.positions = positions
+            if fixture_changed:
+                self.updateGeometry()
         self.empty_label.setVisible(not self.tiles)
-        rows = 1 + max((row for row, _ in positions.values()), default=0)
-        columns = 1 + max((column for _, column in positions.values()), default=0)
+        self._place()
+
+    def _place(self) -> None:
+        """Give every tile its cell of the page (called on every resize)."""
+        width, height = self._room()
+        self.empty_label.setGeometry(self.MARGIN, self.MARGIN, width, height)
+        if not self.positions:
+            return
+        rows = 1 + max(row for row, _ in self.positions.values())
+        columns = 1 + max(column for _, column in self.positions.values())
+        cell_width = (width - SPACING * (columns - 1)) / columns
+        cell_height = (height - SPACING * (rows - 1)) / rows
         for tile in self.tiles:
-            row, column = positions[tile.port]
-            self.grid.addWidget(tile, row, column)
-            if self.isVisible():
-                tile.show()  # a layout shows a new child only later (queued); tests and scans need it now
-        for index in range(max(self.grid.columnCount(), columns)):
-            self.grid.setColumnStretch(index, 1 if index < columns else 0)
-        for index in range(max(self.grid.rowCount(), rows)):
-            self.grid.setRowStretch(index, 1 if index < rows else 0)
+            row, column = self.positions[tile.port]
+            x = self.MARGIN + round(column * (cell_width + SPACING))
+            y = self.MARGIN + round(row * (cell_height + SPACING))
+            tile.setGeometry(x, y, max(1, round(cell_width)), max(1, round(cell_height)))
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
