@@ -20,13 +20,22 @@ FRAME_FLUSH = b"\x00"
 """Ends whatever the AT probe left in an agent board's frame decoder, so its next frame is clean."""
 
 
-def probe_protocol(port: str, *, baudrate: int = 115200, wait: float = 0.4) -> str | None:
+PROTOCOLS = ("at", "agent")
+
+
+def probe_protocol(
+    port: str, *, baudrate: int = 115200, wait: float = 0.4, candidates: tuple[str, ...] = PROTOCOLS
+) -> str | None:
     """``"at"`` if the port answers an AT command, ``"agent"`` if it answers the agent's
-    HELLO, else None. Takes at most about ``3 * wait`` seconds."""
+    HELLO (of ``candidates``, asked in that order), else None. Takes at most about
+    ``3 * wait`` seconds. The pipeline asks only for the protocols its driver does not
+    speak, so a dead board of the right kind gets no request of its own protocol more."""
     try:
-        if _answers_at(port, baudrate, wait):
+        if "at" in candidates and _answers_at(port, baudrate, wait):
             return "at"
-        return "agent" if _answers_hello(port, baudrate, wait) else None
+        if "agent" in candidates and _answers_hello(port, baudrate, wait):
+            return "agent"
+        return None
     except BoardError:
         return None
 

@@ -222,7 +222,8 @@ class Provisioner:
         ``[station] driver``, or another kind of board in this port): say which to set."""
         from flashing.probe import probe_protocol
 
-        spoken = probe_protocol(port, baudrate=self.config.baud)
+        others = tuple(protocol for protocol, driver in PROTOCOL_DRIVERS.items() if driver != self.config.driver)
+        spoken = probe_protocol(port, baudrate=self.config.baud, candidates=others)
         driver = PROTOCOL_DRIVERS.get(spoken or "")
         if driver is None or driver == self.config.driver:
             return
