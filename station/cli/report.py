@@ -73,8 +73,7 @@ def report_command(
 
     def run() -> None:
         from station.reports.data import ReportError, build_report
-        from station.reports.formats import render as render_report
-        from station.reports.formats import report_filename
+        from station.reports.formats import STREAMED, report_filename, write_report
 
         if source == "cloud":
             from station.reports.cloud_source import cloud_report_for_station
@@ -94,20 +93,21 @@ def report_command(
             station = obj.station(read_only=True)
             station_id = station.config.station_id
             report = build_report(
-                station.records, batch_id, include_units=not no_units, station_id=station_id
+                station.records, batch_id, include_units=not no_units, station_id=station_id,
+                stream_units=fmt in STREAMED,
             )
-        data = render_report(report, fmt)
         target = output
         if target is None:
             target = "-" if fmt in TO_STDOUT else report_filename(batch_id, fmt)
         if target == "-":
             stream = click.get_binary_stream("stdout")
-            stream.write(data)
+            write_report(report, fmt, stream)
             stream.flush()
             return
         path = Path(target)
         try:
-            path.write_bytes(data)
+            with open(path, "wb") as handle:
+                write_report(report, fmt, handle)
         except OSError as exc:
             raise ReportError(
                 f"cannot write the report to {path}: {exc.strerror or exc}",

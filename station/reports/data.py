@@ -20,8 +20,9 @@ audit details) goes through :func:`redact` on its way in.
 from __future__ import annotations
 
 import math
+import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -216,7 +217,7 @@ class BatchReport:
     failures: tuple[FailureCode, ...]
     cycle_times: CycleTimes | None
     throughput: tuple[HourBucket, ...]
-    units: tuple[UnitRow, ...]
+    units: tuple[UnitRow, ...] | StreamedUnits
     units_included: bool
     """False when the report was built without its unit list (on-screen summaries)."""
     notes: tuple[str, ...]
@@ -278,6 +279,7 @@ def build_report(
     now: Callable[[], datetime] | None = None,
     station_id: str | None = None,
     step_sample: int | None = DEFAULT_STEP_SAMPLE,
+    stream_units: bool = False,
 ) -> BatchReport:
     """The report of ``batch_id`` from the station database.
 
@@ -296,7 +298,10 @@ def build_report(
         failures = queries.failures(batch_id)
         pass_durations = queries.pass_durations_ms(batch_id)
         steps = queries.step_durations_ms(batch_id, max_attempts=step_sample)
-        if include_units:
+        if include_units and stream_units:
+            unit_totals = queries.unit_totals(batch_id)
+            rows = StreamedUnits(records.path, batch_id, unit_totals["attempted"])
+        elif include_units:
             rows = [UnitRow._make(row + (None,)) for row in queries.unit_rows(batch_id)]
             unit_totals = _unit_totals(rows)
         else:
@@ -366,7 +371,7 @@ def build_report(
         failures=pareto(failures),
         cycle_times=cycle,
         throughput=throughput,
-        units=tuple(rows),
+        units=rows if isinstance(rows, StreamedUnits) else tuple(rows),
         units_included=include_units,
         notes=notes,
     )
@@ -477,6 +482,30 @@ def hour_buckets(hourly: Iterable[tuple[str, int | None, int]]) -> tuple[HourBuc
     return tuple(
         HourBucket(f"{hour}:00Z", *known.get(hour, empty)) for hour in hours
     )
+
+
+class StreamedUnits:
+    """The unit list of a report, read from the database as it is written (``build_report(
+    ..., stream_units=True)``, what ``station report`` uses): a million units in constant
+    memory. Each pass reads the rows anew, from a snapshot of its own, so a unit provisioned
+    after the counts were taken may appear in the list; ``len()`` is the count."""
+
+    def __init__(self, path: str | os.PathLike[str], batch_id: str, count: int) -> None:
+        self.path = path
+        self.batch_id = batch_id
+        self.count = count
+
+    def __iter__(self) -> Iterator[UnitRow]:
+        make = UnitRow._make
+        with ReportQueries(self.path) as queries:
+            for row in queries.iter_unit_rows(self.batch_id):
+                yield make((*row, None))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __bool__(self) -> bool:
+        return self.count > 0
 
 
 def _unit_totals(rows: Sequence[UnitRow]) -> dict[str, int]:
