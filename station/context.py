@@ -95,8 +95,11 @@ def open_station(config_path: str | os.PathLike[str] | None = None, *, read_only
     log, and without a database they see an empty one (in memory).
     """
     config = load_config(find_config(config_path))
-    handler = None
-    if not read_only:
+    handler: logging.Handler | None = None
+    if read_only:  # no log file; and never logging's last resort, which prints on the screen
+        handler = logging.NullHandler()
+        logging.getLogger().addHandler(handler)
+    else:
         try:
             handler = setup_logging(config)
         except StationError as exc:

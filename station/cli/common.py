@@ -61,7 +61,7 @@ def friendly_errors(func: F) -> F:
                 fail(f"FAULT_SPEC_INVALID: {exc}",
                      "Write faults as [N=]KIND[@STEP], e.g. 2=drop@keygen (station sim --help).", code=EXIT_USAGE)
             explained = explain(exc)
-            if explained.code == "INTERNAL_ERROR":
+            if explained.code == "INTERNAL_ERROR" and logging.getLogger().handlers:
                 logging.getLogger("station.cli").exception("unexpected error")
             fail(explained.line(), explained.hint)
 

@@ -288,6 +288,8 @@ def build_report(
     unknown batch; a batch with no attempts gives a valid report that says so.
     """
     generated_at = iso_utc((now or utc_now)())
+    if not os.path.isfile(records.path):  # a station that has no database yet
+        raise batch_not_found(batch_id, records)
     with ReportQueries(records.path) as queries:
         batch = queries.batch(batch_id)
         if batch is None:

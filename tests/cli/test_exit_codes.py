@@ -100,3 +100,17 @@ def test_a_board_refused_for_its_label_keeps_its_serial(line, boards):
     [attempt] = attempts(line)
     assert attempt.serial == board.serial
     assert station("show", board.serial, cwd=line).code == 0
+
+
+def test_a_sync_that_finds_another_sync_running_answers_json_on_stdout(line):
+    from station.config import load_config
+    from station.locks import FileLock, lock_path
+
+    ini = line / "station.ini"
+    with open(ini, "a", encoding="utf-8") as handle:
+        handle.write("\n[cloud]\ntable = t\nregion = us-east-1\nendpoint_url = http://127.0.0.1:9\n")
+    with FileLock(lock_path(load_config(ini), "sync"), purpose="syncing"):
+        done = station("sync", "--json", cwd=line)
+
+    assert done.code == 5, done
+    assert json.loads(done.out)["error"]["code"] == "LOCK_BUSY"
