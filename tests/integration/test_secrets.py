@@ -118,7 +118,7 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Line:
     station(folder, runs, "batch", "open", "B2", "--product", "GW", "--quantity", "5")
     station(folder, runs, "batch", "open", "B2", "--product", "OTHER", "--quantity", "5", exit_code=3)
     station(folder, runs, "provision", "--port", "/dev/no-such-port", exit_code=3)  # two batches are open
-    station(folder, runs, "provision", "--port", "/dev/no-such-port", "--batch", "B2", exit_code=1)
+    station(folder, runs, "provision", "--port", "/dev/no-such-port", "--batch", "B2", exit_code=3)  # a port that cannot be opened
     station(folder, runs, "provision", "--port", "/dev/no-such-port", "--reprovision", exit_code=3)
     key_file = folder / CLAIM_KEY
     key_file.chmod(0o644)
