@@ -29,12 +29,17 @@ ROLES = ("operator", "qa", "supervisor")
 package (a test keeps the two equal)."""
 
 
+def has_terminal() -> bool:
+    """Whether a PIN can be asked for without echo (a person at a terminal)."""
+    return sys.stdin.isatty()
+
+
 def read_pin(pin_stdin: bool) -> str:
     from records.users import MIN_PIN_LENGTH
 
     if pin_stdin:
         pin = sys.stdin.readline().rstrip("\r\n")
-    elif not sys.stdin.isatty():
+    elif not has_terminal():
         fail("PIN_NEEDED: a PIN is needed and there is no terminal to ask on",
              "Pass --pin-stdin and give the PIN on the first line of standard input, "
              "e.g. `printf '%s\\n' \"$PIN\" | station user add NAME --role ROLE --pin-stdin`.", code=EXIT_USAGE)

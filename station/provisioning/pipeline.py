@@ -276,6 +276,8 @@ class Provisioner:
                 f"{run.serial} passed on {unit.last_pass_at} in batch {unit.batch} (status {unit.status})",
             )
         self.records.set_attempt_reprovision(run.attempt_id, override.by, override.reason)
+        assert run.board is not None
+        run.board.permit_reprovision()
 
     def _step_install_claim(self, run: _Run) -> None:
         assert run.board is not None

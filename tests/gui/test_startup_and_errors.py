@@ -95,9 +95,14 @@ def test_the_excepthook_logs_and_shows_a_dialog_instead_of_a_traceback(qapp, mon
     assert any(r.exc_info for r in caplog.records)
 
 
-def test_user_add_list_remove(station_folder):
+def test_user_add_list_remove(station_folder, monkeypatch):
+    from station.cli import users as user_commands
+
     runner = CliRunner()
     config = ["--config", str(station_folder / "station.ini")]
+    no_terminal = runner.invoke(station_main, [*config, "user", "add", "QA0", "--role", "qa"], input="1357\n")
+    assert no_terminal.exit_code == 2 and "PIN_NEEDED" in no_terminal.output and "--pin-stdin" in no_terminal.output
+    monkeypatch.setattr(user_commands, "has_terminal", lambda: True)  # a person types the PIN
 
     added = runner.invoke(station_main, [*config, "user", "add", "SUP1", "--role", "supervisor", "--pin-stdin", "--by", "admin"],
                           input="2468\n")

@@ -55,9 +55,19 @@ def units(station_ini: Path):
     return provision
 
 
-def station(ini: Path, *args: str):
-    result = CliRunner().invoke(main, ["--config", str(ini), *args], catch_exceptions=False)
+def station(ini: Path, *args: str, input: str | None = None):
+    result = CliRunner().invoke(main, ["--config", str(ini), *args], catch_exceptions=False, input=input)
     return result
+
+
+def supervisor(ini: Path, name: str = "qa-bob", pin: str = "2468") -> tuple[str, ...]:
+    """Add a supervisor; returns the options that sign a change as them (PIN on stdin)."""
+    from records import Records
+
+    with Records(load_config(ini).database) as records:
+        if not any(u.name == name for u in records.users()):
+            records.add_user(name, "supervisor", pin, actor="admin")
+    return ("--by", name, "--pin-stdin")
 
 
 def test_sync_sends_pending_units_and_exits_0(station_ini, units, cloud_item):
@@ -108,14 +118,16 @@ def test_table_create(station_folder, allowlist_table):
 def test_revoke_and_unrevoke_reach_the_table(station_ini, units, cloud_item):
     units("SIM000001")
     station(station_ini, "sync")
-    result = station(station_ini, "revoke", "SIM000001", "--reason", "returned", "--by", "qa-bob")
+    signed = supervisor(station_ini)
+    result = station(station_ini, "revoke", "SIM000001", "--reason", "returned", *signed, input="2468\n")
     assert result.exit_code == 0 and "now revoked" in result.stdout
     assert station(station_ini, "sync").exit_code == 0
     assert cloud_item("SIM000001")["status"] == "revoked"
-    again = station(station_ini, "revoke", "SIM000001", "--reason", "twice")
+    again = station(station_ini, "revoke", "SIM000001", "--reason", "twice", *signed, input="2468\n")
     assert again.exit_code == 0 and "already revoked" in again.stdout
 
-    result = station(station_ini, "unrevoke", "SIM000001", "--reason", "retested", "--json")
+    result = station(station_ini, "unrevoke", "SIM000001", "--reason", "retested", *signed, "--json",
+                     input="2468\n")
     assert result.exit_code == 0 and json.loads(result.stdout)["unit"]["status"] == "allowed"
     assert station(station_ini, "sync").exit_code == 0
     assert (cloud_item("SIM000001")["status"], cloud_item("SIM000001")["rev"]) == ("allowed", 3)
@@ -124,7 +136,7 @@ def test_revoke_and_unrevoke_reach_the_table(station_ini, units, cloud_item):
 
 
 def test_revoking_an_unknown_serial_is_refused(station_ini):
-    result = station(station_ini, "revoke", "NOPE", "--reason", "x")
+    result = station(station_ini, "revoke", "NOPE", "--reason", "x", *supervisor(station_ini), input="2468\n")
     assert result.exit_code == 3 and "SERIAL_UNKNOWN" in result.stderr
 
 
