@@ -1,31 +1,15 @@
-"""Typed errors of the label room.
-
-Same shape as ``station.errors.StationError`` (a stable ``code``, a ``hint`` an operator
-can act on, ``str()`` is ``CODE: message``) so the station can report them like any other.
-"""
+"""Typed errors of the label room."""
 
 from __future__ import annotations
 
+from station.errors import StationError
 
-class LabelError(Exception):
-    """Base of every label or printer error."""
 
-    code: str = "LABEL_ERROR"
-    hint: str = "See the station log for details."
+class LabelError(StationError):
+    """Base of every label or printer error: a station error like any other (code, hint),
+    so the CLI, the app and ``explain()`` show it the same way."""
 
-    def __init__(self, message: str, *, code: str | None = None, hint: str | None = None):
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-        if hint is not None:
-            self.hint = hint
-
-    @property
-    def message(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
+    code = "LABEL_ERROR"
 
 
 class LabelTemplateError(LabelError):
