@@ -6,16 +6,15 @@
    submit-to-sent latency (the printer took the job). Baseline, same run: the same bytes
    sent bare (connect, sendall, close; no queue, no status), so the ratio shows what the
    queue and the status checks add.
-2. Throughput. A line of ``--slots`` slots provisions ``--boards`` boards (each board is
-   ``--board-seconds`` of work, a stand-in for the real pipeline) and submits a label at
-   each PASS; once with a printer that answers at once and once with one that takes
-   ``--slow`` seconds per job. Printed: line time for both (the ratio should be ~1.00) and
-   when the last label came out. For contrast, the same line printing synchronously in the
-   slot (what the queue avoids).
+2. Throughput. The real line runner provisions ``--boards`` simulated boards (``station
+   sim`` in a child process) in parallel, three times: without a printer, with a printer
+   that answers at once, and with one that takes ``--slow`` seconds per job. Printed: line
+   time of each (the ratios should be ~1.00), PASS-to-label-sent latency (the unit recorded
+   to the printer taking the label) and when the last label came out.
 
 Figures only; nothing is asserted.
 
-    python bench/label_latency.py [--labels 200] [--boards 8] [--slots 4] [--slow 2]
+    python bench/label_latency.py [--labels 200] [--boards 8] [--keygen-ms 1000] [--slow 2]
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -41,12 +39,75 @@ def _row(label: str, samples: list[float]) -> str:
             f"mean={statistics.fmean(ms):8.3f} ms")
 
 
+def _real_line(args: argparse.Namespace, slow: float | None) -> tuple[float, list[float], float]:
+    """One round of ``args.boards`` boards on the real runner; ``slow`` None means no printer.
+    Returns the line time, PASS-to-label-sent latencies and when the last label was out."""
+    import subprocess
+
+    from station.context import open_station
+    from station.demo.line import prepare_folder
+    from station.labels.emulator import PrinterEmulator
+    from station.labels.queue import MemoryStore
+    from station.labels.service import LabelService, RecordsHistory
+    from station.labels.settings import load_label_settings
+    from station.provisioning.events import AttemptFinished, EventBus
+    from station.provisioning.pipeline import Provisioner
+    from station.provisioning.ports import ManualPorts
+    from station.provisioning.runner import LineRunner
+
+    sample = Path(__file__).resolve().parents[1] / "station" / "labels" / "sample-label.ini"
+    proc = subprocess.Popen([sys.executable, "-m", "station", "sim", "--boards", str(args.boards),
+                             "--keygen-ms", str(args.keygen_ms)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    ports = next(line for line in proc.stdout if line.startswith("ports: ")).removeprefix("ports: ").strip().split(",")
+    printer = PrinterEmulator().start() if slow is not None else None
+    try:
+        with tempfile.TemporaryDirectory() as tmp, open_station(prepare_folder(Path(tmp))) as station:
+            station.take_line()
+            station.records.open_batch("BENCH", "GW", 1000, "bench")
+            labels = None
+            if printer is not None:
+                printer.set_slow(slow or 0.0)
+                settings = load_label_settings({"printer": printer.uri, "template": str(sample),
+                                                "io_seconds": str((slow or 0) + 5)}, Path(tmp))
+                labels = LabelService(settings, station.config.station_id,
+                                      history=RecordsHistory(station.records), store=MemoryStore())
+            passed_at: dict[str, float] = {}
+            sent_at: dict[str, float] = {}
+            bus = EventBus()
+            bus.subscribe(lambda e: passed_at.setdefault(e.serial, time.perf_counter())
+                          if isinstance(e, AttemptFinished) and e.passed and e.serial else None)
+            if labels is not None:
+                labels.add_listener(lambda o: sent_at.setdefault(o.serial, time.perf_counter())
+                                    if o.state == "printed" else None)
+            runner = LineRunner(Provisioner(station.config, station.records, station.claim(), bus=bus), ManualPorts(),
+                                batch="BENCH", operator="bench", labels=labels)
+            started = time.perf_counter()
+            results = runner.run_once(ports)
+            line_time = time.perf_counter() - started
+            if not all(r.passed for r in results):
+                raise RuntimeError("a board FAILed in the benchmark")
+            drained = 0.0
+            if labels is not None:
+                labels.flush(args.boards * ((slow or 0) + 5))
+                drained = time.perf_counter() - started - line_time
+            runner.stop()
+            latencies = [sent_at[s] - passed_at[s] for s in sent_at if s in passed_at]
+            if printer is not None and len(set(printer.printed_ids())) != args.boards:
+                raise RuntimeError(f"{len(printer.printed_ids())} labels for {args.boards} boards")
+            return line_time, latencies, drained
+    finally:
+        proc.terminate()
+        proc.wait()
+        if printer is not None:
+            printer.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--labels", type=int, default=200)
     parser.add_argument("--boards", type=int, default=8)
-    parser.add_argument("--slots", type=int, default=4)
-    parser.add_argument("--board-seconds", type=float, default=0.5)
+    parser.add_argument("--keygen-ms", type=float, default=1000.0)
     parser.add_argument("--slow", type=float, default=2.0, help="seconds per job of the slow printer")
     args = parser.parse_args(argv)
 
@@ -73,7 +134,6 @@ def main(argv: list[str] | None = None) -> int:
         printer.wait_for_printed(args.labels, timeout=30)
 
         latencies: list[float] = []
-        done = threading.Event()
 
         def listen(outcome: JobOutcome) -> None:
             if outcome.state == "printed" and outcome.latency_seconds is not None:
@@ -88,7 +148,6 @@ def main(argv: list[str] | None = None) -> int:
             submits.append(time.perf_counter() - started)
             queue.wait_idle(10)  # one label per PASS: measure each on an idle queue
         queue.stop()
-        done.set()
         print(_row("baseline: bare TCP send", bare))
         print(_row("submit() (what the line pays)", submits))
         print(_row("submit-to-sent (queue, ~HS x2)", latencies))
@@ -96,49 +155,20 @@ def main(argv: list[str] | None = None) -> int:
         printed = printer.printed_ids()
         print(f"printed {len(printed)} jobs, {len(set(printed))} distinct ids")
 
-    print(f"\nline of {args.slots} slots, {args.boards} boards x {args.board_seconds:g} s; printer fast vs {args.slow:g} s/job")
-
-    def line(slow: float, synchronous: bool) -> tuple[float, float]:
-        with tempfile.TemporaryDirectory() as folder, PrinterEmulator() as printer:
-            printer.set_slow(slow)
-            transport = TcpPrinter("127.0.0.1", printer.port, io_seconds=slow + 5)
-            queue = PrintQueue(transport, store=JsonFileStore(Path(folder) / "q.json")).start()
-            boards = jobs(args.boards, "LINE")
-            lock = threading.Lock()
-            started = time.perf_counter()
-
-            def slot() -> None:
-                while True:
-                    with lock:
-                        if not boards:
-                            return
-                        job = boards.pop(0)
-                    time.sleep(args.board_seconds)  # provisioning one board
-                    if synchronous:
-                        transport.send(job.data)
-                    else:
-                        queue.submit(job)
-
-            threads = [threading.Thread(target=slot) for _ in range(args.slots)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            line_time = time.perf_counter() - started
-            queue.wait_idle(args.boards * (slow + 5))
-            printer.wait_for_printed(args.boards, timeout=args.boards * (slow + 5))
-            last_label = time.perf_counter() - started
-            queue.stop()
-            assert len(printer.printed_ids()) == args.boards
-            return line_time, last_label
-
-    fast, fast_last = line(0.0, False)
-    slow, slow_last = line(args.slow, False)
-    print(f"  fast printer, queued:       line {fast:6.2f} s, last label out at {fast_last:6.2f} s")
-    print(f"  {args.slow:g} s printer, queued:       line {slow:6.2f} s, last label out at {slow_last:6.2f} s")
-    print(f"  ratio line time slow/fast:  {slow / fast:.2f}")
-    blocking, _ = line(args.slow, True)
-    print(f"  {args.slow:g} s printer, synchronous:  line {blocking:6.2f} s (ratio {blocking / fast:.2f}; what the queue avoids)")
+    print(f"\nthe real line: {args.boards} simulated boards (station sim, {args.keygen_ms:g} ms keygen), "
+          f"LineRunner with labels; printer none / fast / {args.slow:g} s per job")
+    fast_line = _real_line(args, slow=None)
+    with_fast = _real_line(args, slow=0.0)
+    with_slow = _real_line(args, slow=args.slow)
+    for name, (line_time, latencies, drained) in (("no printer", fast_line), ("fast printer", with_fast),
+                                                 (f"{args.slow:g} s printer", with_slow)):
+        extra = ""
+        if latencies:
+            extra = (f", PASS-to-label-sent p50 {_pct(latencies, 50) * 1000:7.1f} ms max {max(latencies) * 1000:7.1f} ms, "
+                     f"last label out {drained:5.2f} s after the line")
+        print(f"  {name:<14} line {line_time:6.2f} s{extra}")
+    print(f"  ratio line time: fast printer / no printer {with_fast[0] / fast_line[0]:.2f}, "
+          f"{args.slow:g} s printer / no printer {with_slow[0] / fast_line[0]:.2f}")
     return 0
 
 

@@ -49,6 +49,9 @@ OVERRIDABLE_CODES = frozenset({"SERIAL_ALREADY_PROVISIONED"})
 
 
 
+LABEL_BG = "#E69F00"  # Okabe-Ito orange, with dark text: a PASS whose label is not printed yet
+
+
 @dataclass(frozen=True)
 class Look:
     background: str
@@ -64,10 +67,21 @@ LOOKS = {
     "fail": Look(theme.FAIL_BG, "#5C1F00", "#FFFFFF"),
     "running": Look(theme.RUNNING_BG, theme.RUNNING_ACCENT, theme.INK, border_width=4),
     "waiting": Look(theme.WAITING_BG, "#8A8A8A", theme.WAITING_FG, dashed=True, border_width=4),
+    # PASS, but its label is not printed yet: amber, the check mark stays (the unit is recorded).
+    "label": Look(LABEL_BG, "#6B4A00", theme.INK),
 }
 
-ICON_COLOR = {"pass": "#FFFFFF", "fail": "#FFFFFF", "running": theme.RUNNING_ACCENT, "waiting": "#6A6A6A"}
-ICON_NAME = {"pass": "pass", "fail": "fail", "running": "running", "waiting": "waiting"}
+ICON_COLOR = {"pass": "#FFFFFF", "fail": "#FFFFFF", "running": theme.RUNNING_ACCENT, "waiting": "#6A6A6A",
+              "label": theme.INK}
+ICON_NAME = {"pass": "pass", "fail": "fail", "running": "running", "waiting": "waiting", "label": "pass"}
+
+LABEL_WORDS = {
+    "PRINTER_OFFLINE": "printer offline",
+    "PRINTER_PAPER_OUT": "printer out of labels",
+    "PRINTER_PAUSED": "printer paused",
+    "PRINTER_TIMEOUT": "printer not answering",
+}
+"""Why a PASS's label is not printed, in the tile's words ("PASS — label not printed: printer offline")."""
 
 
 @lru_cache(maxsize=16)
@@ -381,7 +395,8 @@ class SlotTile(QFrame):
 
     def _render(self) -> None:
         slot = self.slot
-        look = slot.state.value
+        label_waiting = slot.state == SlotState.PASS and slot.label == "queued"
+        look = "label" if label_waiting else slot.state.value
         if look != self._look:
             self._look = look
             palette = self.palette()
@@ -423,6 +438,11 @@ class SlotTile(QFrame):
         elif slot.state == SlotState.PASS:
             self.word_label.setText("PASS")
             self.step_label.setText("Take the board away")
+            if label_waiting:
+                why = LABEL_WORDS.get(slot.label_code or "", "see the printer")
+                self.step_label.setText(f"PASS — label not printed: {why}")
+                self.hint_label.setText(slot.label_hint or "")
+                self.code_label.setText(slot.label_code or "")
             self.progress.setVisible(True)
             self.progress.setValue(self.progress.maximum())
             self.tick()

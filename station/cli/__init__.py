@@ -11,6 +11,7 @@ from station.cli import (  # noqa: F401 - each module adds its commands to `main
     demo,
     doctor,
     key,
+    label,
     lookup,
     provision,
     report,

@@ -80,17 +80,18 @@ def stream_json_array(items: Iterator[Any], out: TextIO) -> None:
 @pass_ctx
 @friendly_errors
 def show(ctx: Context, serial: str, as_json: bool) -> None:
-    """Everything known about one serial: its unit, attempts and audit entries."""
+    """Everything known about one serial: its unit, attempts, labels and audit entries."""
     records = ctx.station(read_only=True).records
     unit = records.get_unit(serial)
     attempts = records.attempts(serial=serial)
     audit = records.audit_entries(subject=serial)
+    labels = records.labels(serial)
     if unit is None and not attempts:
         raise StationError(f"serial {serial!r} is unknown to this station", code="SERIAL_UNKNOWN",
                            hint="Check the serial (station units --search PART lists close matches).")
     if as_json:
         emit_json({"unit": as_dict(unit) if unit else None, "attempts": [as_dict(a) for a in attempts],
-                   "audit": [as_dict(e) for e in audit]})
+                   "audit": [as_dict(e) for e in audit], "labels": [as_dict(label) for label in labels]})
         return
     if unit:
         click.echo(f"{unit.serial}: {unit.status.upper()} in batch {unit.batch} ({unit.product})")
@@ -109,6 +110,11 @@ def show(ctx: Context, serial: str, as_json: bool) -> None:
         [(a.id, a.started_at, a.port, a.operator, a.result, a.error_code or "",
           " ".join(f"{s.name}:{s.duration_ms:.0f}ms" for s in a.steps)) for a in attempts],
     ))
+    if labels:
+        click.echo("\nlabels:")
+        click.echo(render.table(["requested", "kind", "by", "state", "attempts", "code", "printed"],
+                                [(label.requested_at, label.kind, label.requested_by, label.state, label.attempts,
+                                  label.last_code or "", label.printed_at or "") for label in labels]))
     if audit:
         click.echo("\naudit:")
         click.echo(render.table(["at", "actor", "action", "details"],

@@ -10,6 +10,11 @@ Each slot runs its board on a thread of its own, so a board that hangs or
 fails never stalls another slot. The runner publishes what happens on the
 station's :class:`~station.provisioning.events.EventBus` (no Qt here): the CLI's live view
 and the GUI's bridge subscribe the same way.
+
+With a :class:`~station.labels.LabelService` the runner queues each PASS's label once the
+unit is recorded (and a reject tag on FAIL when configured); the printer never holds up a
+slot. The slot's ``label`` says what became of it: ``sending``, ``printed``, or
+``queued`` (not printed yet; the app shows the PASS amber).
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from station.errors import StationError
+from station.labels.errors import LabelError
 from station.provisioning.events import (
     AttemptFinished,
     AttemptStarted,
@@ -37,6 +44,9 @@ from station.provisioning.pipeline import (
     ReprovisionOverride,
 )
 from station.provisioning.ports import PortSource
+
+if TYPE_CHECKING:
+    from station.labels import JobOutcome, LabelService
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +80,10 @@ class Slot:
     """The device the current or last run opened (the slot's name is ``port``)."""
     unplugged_at: int | None = None
     """The step (1-based) at which the board was pulled in the middle of its run."""
+    label: str | None = None
+    """The PASS's label: None (no label printer), ``sending``, ``printed`` or ``queued``."""
+    label_code: str | None = None
+    label_hint: str | None = None
 
     @property
     def elapsed(self) -> float:
@@ -123,6 +137,7 @@ class LineRunner:
         operator: str,
         poll_interval: float = 0.25,
         auto_start: bool = True,
+        labels: LabelService | None = None,
     ) -> None:
         self.provisioner = provisioner
         self.bus = provisioner.bus
@@ -142,6 +157,10 @@ class LineRunner:
         self._by_device: dict[str, str] = {}
         self._strays: dict[str, str] = {}
         self._unsubscribe = self.bus.subscribe(self._on_event)
+        self.labels = labels
+        if labels is not None:
+            labels.add_listener(self._on_label)
+            labels.start()
 
     # -- control -------------------------------------------------------------
 
@@ -167,6 +186,9 @@ class LineRunner:
             aborted = self.provisioner.records.abort_open_attempts("station stopped while this attempt was running")
             log.warning("runner stopped with %d board(s) still running: attempts marked aborted", aborted)
         self._unsubscribe()
+        if self.labels is not None:
+            self.labels.remove_listener(self._on_label)
+            self.labels.stop()
         self.bus.publish(RunnerStopped(aborted))
         return aborted
 
@@ -319,6 +341,36 @@ class LineRunner:
         with self._lock:
             self.results.append(result)
         self._end(port, result.passed, result.code, result.hint, result.detail)
+        if self.labels is not None and result.serial:
+            self._print_label(port, result)
+
+    def _print_label(self, port: str, result: ProvisionResult) -> None:
+        """Queue the label of a recorded PASS (or a reject tag); returns at once."""
+        assert self.labels is not None
+        try:
+            if result.passed and result.unit is not None:
+                unit = result.unit
+                with self._lock:
+                    self._set(port, label="sending", label_code=None, label_hint=None)
+                self.labels.print_pass(serial=unit.serial, product=unit.product, batch=unit.batch,
+                                       device_key_sha256=unit.device_key_sha256, operator=self.operator)
+            elif not result.passed:
+                batch = self.provisioner.records.get_batch(self.batch)
+                self.labels.print_reject(serial=result.serial or "", product=batch.product if batch else "",
+                                         reason=result.code or "FAIL", operator=self.operator)
+        except LabelError as exc:  # e.g. no template for this product: the PASS stands
+            log.error("slot %s: label for %s not queued: %s", port, result.serial, exc)
+            if result.passed:
+                with self._lock:
+                    self._set(port, label="queued", label_code=exc.code, label_hint=exc.hint)
+
+    def _on_label(self, outcome: JobOutcome) -> None:
+        if outcome.kind != "label":
+            return
+        with self._lock:
+            for port, slot in list(self._slots.items()):
+                if slot.serial == outcome.serial and slot.state == SlotState.PASS and slot.label is not None:
+                    self._set(port, label=outcome.state, label_code=outcome.code, label_hint=outcome.hint)
 
     def _end(self, port: str, passed: bool, code: str | None, hint: str | None, detail: str | None) -> None:
         with self._lock:
