@@ -16,6 +16,7 @@ from PySide6.QtGui import QBrush, QColor
 from records import Records, Unit
 
 from . import theme
+from .worker import run_in_thread
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -56,6 +57,8 @@ class UnitsModel(QAbstractTableModel):
         self._exhausted = False
         self._offset = 0
         self._closed = False
+        self._loading = False
+        self._generation = 0
         self.pages_read = 0
 
     # -- filters ----------------------------------------------------------------------
@@ -73,7 +76,8 @@ class UnitsModel(QAbstractTableModel):
         self._exhausted = True
 
     def refresh(self) -> None:
-        """Forget the rows and read the first page again (one short, indexed read)."""
+        """Forget the rows and read the first page again, on a worker thread: while 16
+        boards write, the database lock can be busy, and the UI thread must not wait for it."""
         if self._closed:
             return
         self.beginResetModel()
@@ -82,7 +86,22 @@ class UnitsModel(QAbstractTableModel):
         self._exhausted = False
         self._offset = 0
         self.endResetModel()
-        self.fetchMore()
+        self._generation += 1
+        generation = self._generation
+        self._loading = True
+        records, batch, search, size = self.records, self.batch, self.search, self.page_size
+
+        def arrived(page: list[Unit]) -> None:
+            if generation != self._generation or self._closed:
+                return
+            self._loading = False
+            self._add_page(page)
+
+        def failed(_exc: BaseException) -> None:
+            if generation == self._generation:
+                self._loading = False
+
+        run_in_thread(lambda: records.units(batch=batch, search=search, limit=size, offset=0), arrived, failed, owner=self)
 
     def unit(self, row: int) -> Unit | None:
         return self._units[row] if 0 <= row < len(self._units) else None
@@ -96,14 +115,16 @@ class UnitsModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and not self._exhausted and not self._closed
+        return not parent.isValid() and not self._exhausted and not self._closed and not self._loading
 
     def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
-        if parent.isValid() or self._exhausted or self._closed:
+        if parent.isValid() or self._exhausted or self._closed or self._loading:
             return
-        page = self.records.units(
+        self._add_page(self.records.units(
             batch=self.batch, search=self.search, limit=self.page_size, offset=self._offset
-        )
+        ))
+
+    def _add_page(self, page: list[Unit]) -> None:
         self.pages_read += 1
         self._offset += len(page)
         if len(page) < self.page_size:
