@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from station.context import Station
+from station.labels import LabelService
 from station.provisioning.claim import ClaimCredentials
 from station.provisioning.events import EventBus
 from station.provisioning.pipeline import Provisioner, ReprovisionOverride
@@ -34,8 +35,11 @@ class LineSession:
         self.ports = ports
         self.bus = EventBus()
         self.provisioner = Provisioner(station.config, station.records, claim, bus=self.bus)
+        config = station.config
+        labels = LabelService.for_station(config.folder, config.station_id, station.records)
         self.runner = LineRunner(
-            self.provisioner, ports, batch="", operator="", poll_interval=poll_interval, auto_start=False
+            self.provisioner, ports, batch="", operator="", poll_interval=poll_interval, auto_start=False,
+            labels=labels,
         )
         self._started = False
 

@@ -126,11 +126,37 @@ def provision(
         result = provisioner.provision(
             ProvisionRequest(port=port, operator=operator, batch=batch_id, label=label, override=override)
         )
+    if result.passed and result.unit is not None:
+        labels = _label_service(station)
+        if labels is not None:
+            labels.start()
+            unit = result.unit
+            labels.print_pass(serial=unit.serial, product=unit.product, batch=unit.batch,
+                              device_key_sha256=unit.device_key_sha256, operator=operator)
+            _finish_labels(labels)
     if as_json:
         emit_json(result_dict(result))
     else:
         click.echo(result_line(result))
     sys.exit(exit_code([result]))
+
+
+def _label_service(station: Station) -> Any:
+    """The station's label printing (labels.ini next to station.ini), or None without one."""
+    from station.labels import LabelService
+
+    return LabelService.for_station(station.config.folder, station.config.station_id, station.records)
+
+
+def _finish_labels(labels: Any, timeout: float = 10.0) -> None:
+    """Before a one-shot command exits: wait for the labels it queued; what has not printed
+    stays in the queue file and prints at the next start."""
+    if labels is None:
+        return
+    if not labels.flush(timeout):
+        click.echo("label not printed yet: it stays queued and prints when the printer is back "
+                   "(`station label status`)", err=True)
+    labels.stop()
 
 
 @main.command()
@@ -183,12 +209,13 @@ def _run(ctx: Context, ports: str | None, once: bool, batch: str | None, operato
     station.take_line()
     provisioner = Provisioner(config, station.records, station.claim(prompt=prompt_passphrase))
     source = UsbPortWatcher(config.usb_filters) if watch_usb else ConfiguredPorts(port_list)
-    runner = LineRunner(provisioner, source, batch=batch_id, operator=operator)
+    runner = LineRunner(provisioner, source, batch=batch_id, operator=operator, labels=_label_service(station))
     if once:
         view = LiveView(runner) if not as_json else None
         results = runner.run_once(port_list)
         if view:
             view.close()
+        _finish_labels(runner.labels)
         if as_json:
             emit_json([result_dict(r) for r in results])
         elif not results:

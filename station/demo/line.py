@@ -27,6 +27,9 @@ from station.context import Station, open_station
 from station.demo.material import make_demo_claim_material
 from station.demo.trust_check import CloudSide, FirstBoot, TrustCase, check_trust_chain
 from station.errors import StationError
+from station.labels import LabelService
+from station.labels.demo import describe as describe_printer
+from station.labels.demo import start_demo_printer
 from station.provisioning.events import AttemptFinished
 from station.provisioning.pipeline import Provisioner, ProvisionResult
 from station.provisioning.ports import ManualPorts
@@ -318,13 +321,19 @@ def _provision(
         driver, boards, first_number=first_number, baud=baud or None, keygen_ms=keygen_ms, faults=fault_map,
         **gateways,
     )
+    printer = start_demo_printer(station.config.folder)
     try:
         config = replace(station.config, driver=driver)
         provisioner = Provisioner(config, station.records, station.claim())
-        runner = LineRunner(provisioner, ManualPorts(), batch=batch_id, operator="demo")
+        labels = LabelService.for_station(config.folder, config.station_id, station.records)
+        runner = LineRunner(provisioner, ManualPorts(), batch=batch_id, operator="demo", labels=labels)
         provisioner.bus.subscribe(lambda event: _say_result(event, say))
         try:
             results = runner.run_once([sim.port for sim in sims])
+            if labels is not None:
+                labels.flush(10.0)
+                labels.stop()
+            say(describe_printer(printer, config.folder))
         except KeyboardInterrupt:
             # before the simulated boards go, or their attempts would end as FAIL BOARD_DISCONNECTED
             station.records.abort_open_attempts("the demo was stopped (Ctrl-C) while this board ran")
@@ -334,6 +343,7 @@ def _provision(
         first_boot = {sim.serial: FirstBoot(sim.csr_der(), sim.template_parameters())
                       for sim in sims if driver == "greengrass" and sim.serial in passed}
     finally:
+        printer.stop()
         for sim in sims:
             sim.stop()
     return results, keys, first_boot
