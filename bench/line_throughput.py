@@ -27,7 +27,7 @@ from station.provisioning.runner import LineRunner
 
 def start_sim(count: int, baud: int, keygen_ms: float, first: int) -> tuple[subprocess.Popen[str], list[str]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "station.cli", "sim", "--boards", str(count), "--baud", str(baud),
+        [sys.executable, "-m", "station", "sim", "--boards", str(count), "--baud", str(baud),
          "--keygen-ms", str(keygen_ms), "--first", str(first)],
         stdout=subprocess.PIPE, text=True,
     )

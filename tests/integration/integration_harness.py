@@ -31,12 +31,12 @@ SUBPROCESS_TIMEOUT = 60
 
 
 def station_command() -> list[str]:
-    """The installed ``station`` console script, else ``python -m station.cli``."""
+    """The installed ``station`` console script, else ``python -m station``."""
     script = Path(sys.executable).with_name("station")
     if script.exists():
         return [str(script)]
     found = shutil.which("station")
-    return [found] if found else [sys.executable, "-m", "station.cli"]
+    return [found] if found else [sys.executable, "-m", "station"]
 
 
 def clean_env(**extra: str | None) -> dict[str, str]:
