@@ -9,6 +9,7 @@ writes, PIN checks, the sync) runs through :func:`gui.worker.run_in_thread`.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
@@ -40,7 +41,6 @@ from station.provisioning.runner import Slot, SlotState
 from . import theme
 from .batch_panel import BatchChoice, BatchPanel, OpenBatchDialog
 from .bridge import EventBridge
-from .demo import DemoLine
 from .errors import describe, message_box
 from .line import LineSession
 from .qa_tab import QaTab
@@ -54,6 +54,9 @@ from .sync_panel import SyncController, SyncPanel
 from .tile_grid import TileGrid
 from .units_model import UnitsModel
 from .worker import run_in_thread
+
+if TYPE_CHECKING:  # the demo (and the cloud libraries it brings) loads only with --demo
+    from .demo import DemoLine
 
 log = logging.getLogger(__name__)
 
