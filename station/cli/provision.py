@@ -180,16 +180,17 @@ def run(ctx: Context, ports: str | None, once: bool, batch: str | None, operator
 def _run(ctx: Context, ports: str | None, once: bool, batch: str | None, operator: str, as_json: bool) -> None:
     from station.cli.live_view import LiveView
     from station.provisioning.pipeline import Provisioner
-    from station.provisioning.ports import ConfiguredPorts, UsbPortWatcher
+    from station.provisioning.ports import ConfiguredPorts, UsbPortWatcher, source_for
     from station.provisioning.runner import LineRunner
 
     station = ctx.station()
     config = station.config
     port_list = [p.strip() for p in ports.split(",") if p.strip()] if ports else list(config.ports)
     watch_usb = (ports or "").strip().lower() == "auto" or (not ports and config.auto_ports)
-    if once and (watch_usb or not port_list):
+    named_slots = not ports and bool(config.slots)
+    if once and (watch_usb or named_slots or not port_list):
         raise StationError("--once needs a list of ports", code="NO_PORTS", hint="Pass --ports A,B or list them in station.ini.")
-    if not port_list and not watch_usb:
+    if not port_list and not watch_usb and not named_slots:
         raise StationError("no ports to provision", code="NO_PORTS",
                            hint="Pass --ports A,B (or auto), or set [ports] ports in station.ini.")
     if config.require_label and once:
@@ -208,7 +209,10 @@ def _run(ctx: Context, ports: str | None, once: bool, batch: str | None, operato
     batch_id = _choose_batch(station, batch)
     station.take_line()
     provisioner = Provisioner(config, station.records, station.claim(prompt=prompt_passphrase))
-    source = UsbPortWatcher(config.usb_filters) if watch_usb else ConfiguredPorts(port_list)
+    if named_slots:
+        source = source_for(config)  # [slots]: boards only in the fixture's named places
+    else:
+        source = UsbPortWatcher(config.usb_filters) if watch_usb else ConfiguredPorts(port_list)
     runner = LineRunner(provisioner, source, batch=batch_id, operator=operator, labels=_label_service(station))
     if once:
         view = LiveView(runner) if not as_json else None
