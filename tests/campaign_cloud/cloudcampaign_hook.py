@@ -141,9 +141,8 @@ ENV_WEIGHTS = {"default": 50, "reprovision": 20, "prefix": 10, "serial-parameter
 
 
 @contextlib.contextmanager
-def hook_phase(env: HookEnv, table: str) -> Iterator[None]:
-    """Set the phase's variables (the rest of the hook's environment is the caller's)."""
-    values = env.variables(table)
+def environment(values: dict[str, str | None]) -> Iterator[None]:
+    """Set (or, with None, remove) environment variables for the block, then restore them."""
     saved = {name: os.environ.get(name) for name in values}
     try:
         for name, value in values.items():
@@ -158,6 +157,11 @@ def hook_phase(env: HookEnv, table: str) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def hook_phase(env: HookEnv, table: str) -> contextlib.AbstractContextManager[None]:
+    """Set the phase's variables (the rest of the hook's environment is the caller's)."""
+    return environment(env.variables(table))
 
 
 # ----------------------------------------------------------------------------- PKI
@@ -1458,17 +1462,10 @@ def run_campaign(endpoint_url: str, region: str, *, hand: int, hypothesis: int,
 @contextlib.contextmanager
 def lambda_environment(hook_module: Any, **values: str) -> Iterator[None]:
     """The environment the hook's Lambda would have, for calls of ``hook.handler`` (the entry
-    that reads its settings from the environment); restored and the hook's caches cleared
-    afterwards."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update({name: value for name, value in values.items() if value is not None})
+    that reads its settings from the environment); the hook's caches cleared around it."""
     hook_module.reset_caches()
     try:
-        yield
+        with environment(dict(values)):
+            yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         hook_module.reset_caches()
