@@ -43,9 +43,10 @@ def _font(painter: QPainter, size: float, bold: bool = False) -> QFont:
 def paint_pareto(
     painter: QPainter, rect: QRectF, failures: Sequence[FailureCode], *, font_pt: float = 8.0
 ) -> None:
-    """Horizontal bars per error code (most frequent on top) and the cumulative share as a
-    line against a 0-100 % axis on top. Fills ``rect``; draws "No failed attempts" when
-    there is nothing to show."""
+    """Horizontal bars per error code (most frequent on top), each as long as its share of the
+    failed attempts, and the cumulative share as a line, both against one 0-100 % axis on
+    top, with a legend below. Fills ``rect``; draws "No failed attempts" when there is
+    nothing to show."""
     painter.save()
     try:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
@@ -70,21 +71,21 @@ def paint_pareto(
         right_pad = metrics.horizontalAdvance("000000") + line * 0.5
         plot_left = rect.left() + label_w
         plot_w = max(10.0, rect.right() - right_pad - plot_left)
-        slot = (rect.bottom() - top) / len(rows)
+        bottom = rect.bottom() - line * 1.4  # the legend's line
+        slot = (bottom - top) / len(rows)
         bar_h = max(2.0, min(slot * 0.75, line * 1.5))
-        biggest = max(f.attempts for f in rows) or 1
         painter.setPen(QPen(QColor(GRID), 0))
         for pct in (0, 25, 50, 75, 100):
             x = plot_left + plot_w * pct / 100
             painter.setPen(QPen(QColor(GRID), 0))
-            painter.drawLine(QPointF(x, top - line * 0.3), QPointF(x, rect.bottom()))
+            painter.drawLine(QPointF(x, top - line * 0.3), QPointF(x, bottom))
             painter.setPen(QColor(MUTED))
             painter.drawText(QRectF(x - line * 2, rect.top(), line * 4, line * 1.2),
                              Qt.AlignmentFlag.AlignCenter, f"{pct}%")
         points = []
         for index, f in enumerate(rows):
             y = top + index * slot + (slot - bar_h) / 2
-            width = max(1.0, plot_w * f.attempts / biggest)
+            width = max(1.0, plot_w * f.share)
             painter.setPen(QColor(INK))
             label = metrics.elidedText(f.code, Qt.TextElideMode.ElideRight, int(label_w - line * 0.5))
             painter.drawText(QRectF(rect.left(), y, label_w - line * 0.5, bar_h),
@@ -101,8 +102,26 @@ def paint_pareto(
         radius = max(1.5, line / 5)
         for point in points:
             painter.drawEllipse(point, radius, radius)
+        _pareto_legend(painter, QRectF(plot_left, bottom + line * 0.3, plot_w + right_pad, line), accent)
     finally:
         painter.restore()
+
+
+def _pareto_legend(painter: QPainter, area: QRectF, accent: QColor) -> None:
+    """What the bars and the line mean (the same words as the HTML report's chart)."""
+    height = area.height()
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.fillRect(QRectF(area.left(), area.top() + height * 0.25, height, height * 0.5), QColor(FAIL_COLOR))
+    painter.setPen(QColor(INK))
+    first = "share of failed attempts (count at the bar's end)"
+    painter.drawText(QRectF(area.left() + height * 1.3, area.top(), area.width(), height),
+                     Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, first)
+    x = area.left() + height * 2.3 + painter.fontMetrics().horizontalAdvance(first)
+    painter.setPen(QPen(accent, max(1.0, height / 8)))
+    painter.drawLine(QPointF(x, area.center().y()), QPointF(x + height, area.center().y()))
+    painter.setPen(QColor(INK))
+    painter.drawText(QRectF(x + height * 1.3, area.top(), area.width(), height),
+                     Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, "cumulative share")
 
 
 def paint_throughput(
