@@ -18,7 +18,7 @@ from typing import Any
 from records import Records
 from station.context import Station
 from station.errors import StationError
-from station.sync.engine import run_station_sync
+from station.sync.engine import resend_if_the_table_forgot, run_station_sync
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,9 @@ class SyncService:
             return SyncOutcome(error="a sync is already running", pending_left=self.station.records.count_pending_sync())
         try:
             # Built per run: the demo points the station's [cloud] at its local server later.
+            # A table that is not the one this station synced to (re-created, a local server
+            # that forgot) gets every unit again, as `station sync` does.
+            resend_if_the_table_forgot(self.station.records, self.station.config.cloud)
             return SyncOutcome.from_report(run_station_sync(self.station.records, self.station.config, **self.options))
         except StationError as exc:
             report = getattr(exc, "report", None)

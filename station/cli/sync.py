@@ -101,48 +101,11 @@ def interruptible(work: Any, *, exit_code: int = 130) -> Any:
     return outcome["value"]
 
 
-def table_identity(client: Any, table: str) -> str | None:
-    """What tells this table from another of the same name: its ARN and creation time.
-    None when it cannot be read (the sync itself then reports why)."""
-    try:
-        found = client.describe_table(TableName=table)["Table"]
-    except Exception:  # noqa: BLE001 - the sync that follows reports a missing table or access
-        return None
-    return f"{found.get('TableArn')}@{found.get('CreationDateTime')}"
-
-
-def resend_if_the_table_forgot(station: Any) -> int:
-    """Units are marked synced once a table confirmed them; if the table now answering is
-    another one (re-created, or `station cloud local` restarted with an empty memory),
-    those units are missing there: mark them all pending again. Returns how many."""
-    from station.sync.dynamo import ClientSettings, make_client
-
-    cloud = station.config.cloud
-    if not cloud.table:
-        return 0
-    client = make_client(cloud, settings=ClientSettings(max_pool_connections=1))
-    try:
-        identity = table_identity(client, cloud.table)
-    finally:
-        close = getattr(client, "close", None)
-        if close is not None:
-            close()
-    if identity is None:
-        return 0
-    known = station.records.sync_target()
-    if known == identity:
-        return 0
-    if known is None:
-        station.records.set_sync_target(identity)
-        return 0
-    return station.records.resend_all(identity, actor="sync", reason=f"table {cloud.table} is another table now")
-
-
 def run_once(ctx: Context, as_json: bool, *, in_watch: bool, retry_for: float) -> int:
     """One sync run; prints the outcome; returns the exit code."""
     from station.locks import LockBusy
     from station.sync.dynamo import SyncError
-    from station.sync.engine import run_station_sync
+    from station.sync.engine import resend_if_the_table_forgot, run_station_sync
 
     station = ctx.station()
     bar: dict[str, Any] = {}
@@ -158,7 +121,8 @@ def run_once(ctx: Context, as_json: bool, *, in_watch: bool, retry_for: float) -
             bar["shown"] += step
 
     show_progress = not as_json and sys.stdout.isatty()
-    resent = interruptible(lambda: resend_if_the_table_forgot(station), exit_code=EXIT_OK if in_watch else 130)
+    resent = interruptible(lambda: resend_if_the_table_forgot(station.records, station.config.cloud),
+                           exit_code=EXIT_OK if in_watch else 130)
     if resent and not as_json:
         click.echo(f"{_now()} the table is not the one this station synced to (re-created, or a server that "
                    f"forgot): sending all {resent} unit(s) again", err=True)

@@ -54,7 +54,7 @@ from typing import Any
 from records import Records, Unit
 from records.clock import iso_utc, system_clock
 from station.allowlist_item import AllowlistItem, decode_item, plain_item, serials_holding_key
-from station.config import StationConfig
+from station.config import CloudConfig, StationConfig
 from station.errors import StationError
 from station.locks import FileLock, lock_path
 from station.sync.dynamo import (
@@ -74,6 +74,7 @@ __all__ = [
     "SyncError",
     "SyncReport",
     "check_sync_config",
+    "resend_if_the_table_forgot",
     "run_station_sync",
     "sync_lock",
 ]
@@ -651,6 +652,41 @@ def check_sync_config(config: StationConfig) -> None:
             hint="Set [cloud] table (and region, or endpoint_url for a local endpoint) in "
             "station.ini.",
         )
+
+
+def table_identity(client: Any, table: str) -> str | None:
+    """What tells this table from another of the same name: its ARN and creation time.
+    None when it cannot be read (the sync itself then reports why)."""
+    try:
+        found = client.describe_table(TableName=table)["Table"]
+    except Exception:  # noqa: BLE001 - the sync that follows reports a missing table or access
+        return None
+    return f"{found.get('TableArn')}@{found.get('CreationDateTime')}"
+
+
+def resend_if_the_table_forgot(records: Records, cloud: CloudConfig) -> int:
+    """Units are marked synced once a table confirmed them; if the table now answering is
+    another one (re-created, or `station cloud local` restarted with an empty memory),
+    those units are missing there: mark them all pending again (audited). Returns how many.
+    ``station sync`` and the app's sync both call it before a run."""
+    if not cloud.table:
+        return 0
+    client = make_client(cloud, settings=ClientSettings(max_pool_connections=1))
+    try:
+        identity = table_identity(client, cloud.table)
+    finally:
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
+    if identity is None:
+        return 0
+    known = records.sync_target()
+    if known == identity:
+        return 0
+    if known is None:
+        records.set_sync_target(identity)
+        return 0
+    return records.resend_all(identity, actor="sync", reason=f"table {cloud.table} is another table now")
 
 
 def station_signer(config: StationConfig) -> RowSigner:

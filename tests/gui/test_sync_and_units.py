@@ -249,3 +249,36 @@ def test_a_report_that_cannot_be_written_says_why_and_what_to_do(make_app, tmp_p
     export_in_background(qa, app.station, "B1", "csv", tmp_path / "no-such-folder" / "r.csv")
     app.qtbot.waitUntil(lambda: "NOT saved" in qa.report_status.text(), timeout=WAIT_MS)
     assert "What to do:" in qa.report_status.text()
+
+
+def test_the_apps_sync_sends_everything_again_to_a_table_that_forgot(make_station, cloud_table):
+    import hashlib
+
+    from gui.sync_adapter import SyncService
+    from records import StepTiming
+    from station.allowlist_item import create_allowlist_table
+
+    client, cloud = cloud_table
+    station = make_station()
+    station.config = replace(station.config, cloud=cloud)
+    records = station.records
+    records.open_batch("B9", "GW", 10, "tester")
+    attempt = records.start_attempt(port="COM1", station_id=station.config.station_id, operator="op",
+                                    driver="agent", batch="B9")
+    records.set_attempt_serial(attempt, "SN-FORGOT-1")
+    records.finish_attempt_pass(
+        attempt, serial="SN-FORGOT-1", batch="B9", product="GW",
+        device_key_sha256=hashlib.sha256(b"a key").hexdigest(), claim_cert_sha256="c" * 64,
+        station_id=station.config.station_id, operator="op",
+        steps=(StepTiming("read_serial", "2026-12-03T10:00:00.000Z", 1.0, True),),
+    )
+    service = SyncService(station)
+    assert service.run().error is None
+
+    client.delete_table(TableName=cloud.table)  # a local server restarted with an empty memory
+    client.get_waiter("table_not_exists").wait(TableName=cloud.table)
+    create_allowlist_table(client, cloud.table)
+    assert service.run().error is None
+
+    item = client.get_item(TableName=cloud.table, Key={"serial": {"S": "SN-FORGOT-1"}}, ConsistentRead=True)
+    assert "Item" in item
