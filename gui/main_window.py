@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # the demo (and the cloud libraries it brings) loads only wit
 log = logging.getLogger(__name__)
 
 RENDER_MS = 60
+PRINTER_STATUS_MS = 2000
 """Slot changes are drawn at most this often: a step shows within 60 ms, 16 tiles repaint once."""
 SUMMARY_REFRESH_MS = 500
 FIT_SCREEN = (1366, 768)
@@ -128,6 +129,15 @@ class MainWindow(QMainWindow):
         self.line_status = QLabel("")
         self.line_status.setObjectName("lineStatus")
         self.statusBar().addWidget(self.line_status)
+        self.printer_status = QLabel("")
+        self.printer_status.setObjectName("printerStatus")
+        if line.runner.labels is not None:
+            self.statusBar().addPermanentWidget(self.printer_status)
+            self._printer_timer = QTimer(self)
+            self._printer_timer.setInterval(PRINTER_STATUS_MS)
+            self._printer_timer.timeout.connect(self._show_printer_status)
+            self._printer_timer.start()
+            self._show_printer_status()
         self.sync = SyncController(
             sync_service or SyncService(station), self.sync_panel, interval_seconds=config.sync_interval_seconds, parent=self
         )
@@ -169,6 +179,20 @@ class MainWindow(QMainWindow):
             self._tile(port)
         self.sync.start()
         self.show_sign_in()
+
+    def _show_printer_status(self) -> None:
+        """The label printer in the status bar: its state and the labels waiting for it."""
+        labels = self.line.runner.labels
+        if labels is None:
+            return
+        status = labels.status()
+        text = f"label printer {status.printer_name}: {status.printer.state.replace('_', ' ')}"
+        if status.pending:
+            text += f", {status.pending} label(s) waiting"
+        self.printer_status.setText(text)
+        self.printer_status.setProperty("role", "" if status.printer.ready else "warn")
+        self.printer_status.setToolTip(status.printer.detail or "")
+        self.printer_status.style().polish(self.printer_status)
 
     # -- building ---------------------------------------------------------------------
 
