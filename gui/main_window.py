@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from records import Batch
 from station.context import Station
+from station.errors import StationError
 from station.provisioning.batches import open_batch
 from station.provisioning.events import AttemptFinished, DeviceOutsideSlots
 from station.provisioning.pipeline import ReprovisionOverride
@@ -42,6 +43,7 @@ from . import theme
 from .batch_panel import BatchChoice, BatchPanel, OpenBatchDialog
 from .bridge import EventBridge
 from .errors import describe, message_box
+from .label_preview import LabelPreview
 from .line import LineSession
 from .qa_tab import QaTab
 from .report_export import install_export_buttons
@@ -301,6 +303,9 @@ class MainWindow(QMainWindow):
         self.units_view.horizontalHeader().setDefaultSectionSize(190)
         self.units_view.horizontalHeader().setStretchLastSection(True)
         units_layout.addWidget(self.units_view)
+        self.label_preview: LabelPreview | None = None
+        if self.line.runner.labels is not None:
+            units_layout.addLayout(self._build_label_box())
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(250)
@@ -594,6 +599,59 @@ class MainWindow(QMainWindow):
         run_in_thread(lambda: records.revoke(serial, actor=supervisor, reason=reason), revoked, self.report_error, owner=self)
 
     # -- labels -------------------------------------------------------------------------
+
+    def _build_label_box(self) -> QHBoxLayout:
+        """The selected unit's label, drawn from the same template and data the printer gets,
+        and a supervisor's reprint."""
+        box = QHBoxLayout()
+        self.label_preview = LabelPreview()
+        self.label_preview.setMaximumHeight(200)
+        box.addWidget(self.label_preview, 1)
+        self.reprint_button = QPushButton("Reprint label…")
+        self.reprint_button.setObjectName("reprintLabel")
+        self.reprint_button.setEnabled(False)
+        self.reprint_button.clicked.connect(self.ask_reprint)
+        box.addWidget(self.reprint_button)
+        self.units_view.selectionModel().currentRowChanged.connect(lambda current, _old: self._preview_unit(current.row()))
+        return box
+
+    def selected_unit(self) -> object:
+        return self.units_model.unit_at(self.units_view.currentIndex().row())
+
+    def _preview_unit(self, row: int) -> None:
+        labels, unit = self.line.runner.labels, self.units_model.unit_at(row)
+        if labels is None or self.label_preview is None:
+            return
+        if unit is None:
+            self.label_preview.set_layout(None)
+            self.reprint_button.setEnabled(False)
+            return
+        try:
+            data = labels.data(serial=unit.serial, product=unit.product, batch=unit.batch,
+                               device_key_sha256=unit.device_key_sha256)
+            self.label_preview.set_layout(labels.preview(data))
+        except StationError as exc:  # no template for this product, a code that cannot be drawn
+            self.label_preview.set_layout(None)
+            self.label_preview.setToolTip(f"{exc.code}: {exc.message}")
+        self.reprint_button.setEnabled(unit.status == "allowed")
+
+    def ask_reprint(self) -> None:
+        unit = self.selected_unit()
+        if unit is None:
+            return
+        self.ask_supervisor(
+            title="Reprint a label",
+            action=f"Print the label of {unit.serial} again.",
+            need_reason=False,
+            then=lambda user, _reason: self._reprint(unit, user.name),
+        )
+
+    def _reprint(self, unit: object, supervisor: str) -> None:
+        labels = self.line.runner.labels
+        if labels is None:
+            return
+        labels.reprint(serial=unit.serial, product=unit.product, batch=unit.batch,
+                       device_key_sha256=unit.device_key_sha256, supervisor=supervisor)
 
     def label_scanned(self) -> None:
         self.scanned(self.label_edit)

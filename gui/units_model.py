@@ -144,6 +144,10 @@ class UnitsModel(QAbstractTableModel):
             return COLUMNS[section][1]
         return None
 
+    def unit_at(self, row: int) -> Any:
+        """The unit shown in ``row`` (None past the loaded rows)."""
+        return self._units[row] if 0 <= row < len(self._units) else None
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None

@@ -34,3 +34,27 @@ def test_a_pass_in_the_app_prints_its_label(make_app, boards, printer):
     app.wait_state(sim.port, SlotState.PASS)
     app.qtbot.waitUntil(lambda: len(printer.jobs) == 1, timeout=WAIT_MS)
     assert sim.serial.encode() in printer.jobs[0].data
+
+
+def test_a_selected_unit_shows_its_label_and_a_supervisor_reprint_is_printed_and_audited(make_app, boards, printer):
+    app = make_app()
+    app.sign_in()
+    sim = boards(1)[0]
+    app.ports.plug(sim.port)
+    app.wait_state(sim.port, SlotState.PASS)
+    app.qtbot.waitUntil(lambda: len(printer.jobs) == 1, timeout=WAIT_MS)
+    window = app.window
+    window.units_model.refresh()
+    app.qtbot.waitUntil(lambda: window.units_model.rowCount() == 1, timeout=WAIT_MS)
+    window.units_view.selectRow(0)
+
+    layout = window.label_preview.label_layout()
+    assert layout is not None and sim.serial in layout.code.content
+    assert any(sim.serial in text.text for text in layout.texts)
+    assert window.reprint_button.isEnabled()
+
+    window._reprint(window.selected_unit(), "SUP1")  # what the approved supervisor dialog calls
+    app.qtbot.waitUntil(lambda: len(printer.jobs) == 2, timeout=WAIT_MS)
+    assert sim.serial.encode() in printer.jobs[1].data
+    audit = window.records.audit_entries(subject=sim.serial)
+    assert any(e.action == "label.reprint" and e.actor == "SUP1" for e in audit)
