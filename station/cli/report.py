@@ -225,6 +225,12 @@ def trace_text(trace: SerialTrace) -> str:
             )
             lines += ["      " + line for line in table.splitlines()]
     lines.append("")
+    lines.append(f"labels ({len(trace.labels)}):")
+    for label in trace.labels:
+        lines.append(f"  {label.requested_at}  {label.kind}  by {label.requested_by}  {label.state}"
+                     + (f" {label.printed_at}" if label.printed_at else "")
+                     + (f"  ({label.last_code})" if label.last_code else ""))
+    lines.append("")
     lines.append(f"audit ({len(trace.audit)}):")
     for entry in trace.audit:
         lines.append(f"  #{entry.id}  {entry.at}  {entry.actor}  {entry.action}  "

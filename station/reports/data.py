@@ -256,6 +256,8 @@ class SerialTrace:
     """Oldest first, in every batch."""
     audit: tuple[AuditEntry, ...]
     """Entries about the serial and about its attempts (``attempt:<id>``), in log order."""
+    labels: tuple[Any, ...] = ()
+    """Every label printed (or waiting) for the serial, oldest first (``records.LabelRecord``)."""
 
     @property
     def batches(self) -> tuple[str, ...]:
@@ -406,6 +408,7 @@ def build_trace(
         unit=unit,
         attempts=tuple(_redacted_attempt(a) for a in attempts),
         audit=tuple(_redacted_entry(entries[key]) for key in sorted(entries)),
+        labels=tuple(records.labels(serial)),
     )
 
 

@@ -225,6 +225,7 @@ def trace_to_dict(trace: SerialTrace) -> dict[str, Any]:
         "unit": dataclasses.asdict(trace.unit) if trace.unit else None,
         "attempts": attempts,
         "audit": [dataclasses.asdict(entry) for entry in trace.audit],
+        "labels": [dataclasses.asdict(label) for label in trace.labels],
     }
 
 

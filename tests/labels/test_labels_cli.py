@@ -83,3 +83,15 @@ def test_station_show_lists_the_labels_of_a_serial(station, printer, passed_seri
     assert shown.exit_code == 0, shown.output
     [entry] = json.loads(shown.output)["labels"]
     assert (entry["kind"], entry["requested_by"], entry["state"]) == ("reprint", "SUP", "printed")
+
+
+def test_station_trace_lists_the_labels_of_a_serial(station, printer, passed_serial):
+    _with_printer(station, printer)
+    assert _run(station, "print", passed_serial, "--by", "SUP", "--pin-stdin").exit_code == 0
+    config = ["--config", str(station.config.path)]
+    traced = CliRunner().invoke(station_main, [*config, "trace", passed_serial, "--json"])
+    assert traced.exit_code == 0, traced.output
+    [entry] = json.loads(traced.output)["labels"]
+    assert (entry["kind"], entry["requested_by"], entry["state"]) == ("reprint", "SUP", "printed")
+    text = CliRunner().invoke(station_main, [*config, "trace", passed_serial]).output
+    assert "labels (1):" in text and "reprint  by SUP  printed" in text
