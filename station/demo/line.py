@@ -322,6 +322,7 @@ def _provision(
         **gateways,
     )
     printer = start_demo_printer(station.config.folder)
+    labels = None
     try:
         config = replace(station.config, driver=driver)
         provisioner = Provisioner(config, station.records, station.claim())
@@ -332,7 +333,6 @@ def _provision(
             results = runner.run_once([sim.port for sim in sims])
             if labels is not None:
                 labels.flush(10.0)
-                labels.stop()
             say(describe_printer(printer, config.folder))
         except KeyboardInterrupt:
             # before the simulated boards go, or their attempts would end as FAIL BOARD_DISCONNECTED
@@ -343,6 +343,8 @@ def _provision(
         first_boot = {sim.serial: FirstBoot(sim.csr_der(), sim.template_parameters())
                       for sim in sims if driver == "greengrass" and sim.serial in passed}
     finally:
+        if labels is not None:
+            labels.stop()
         printer.stop()
         for sim in sims:
             sim.stop()

@@ -27,6 +27,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from records import RecordsError
 from station.errors import StationError
 from station.labels.errors import LabelError
 from station.provisioning.events import (
@@ -354,10 +355,12 @@ class LineRunner:
                     self._set(port, label="sending", label_code=None, label_hint=None)
                 self.labels.print_pass(serial=unit.serial, product=unit.product, batch=unit.batch,
                                        device_key_sha256=unit.device_key_sha256, operator=self.operator)
-            elif not result.passed:
+            elif not result.passed and self.labels.settings.reject_tag:
                 batch = self.provisioner.records.get_batch(self.batch)
                 self.labels.print_reject(serial=result.serial or "", product=batch.product if batch else "",
                                          reason=result.code or "FAIL", operator=self.operator)
+        except RecordsError as exc:  # the station is closing (Ctrl-C): nothing to print for
+            log.warning("slot %s: no label for %s: %s", port, result.serial, exc)
         except LabelError as exc:  # e.g. no template for this product: the PASS stands
             log.error("slot %s: label for %s not queued: %s", port, result.serial, exc)
             if result.passed:
