@@ -41,8 +41,8 @@ def _assert_clean(figures) -> None:
 
 
 def test_cloudcampaign_hook_short(dynamodb_endpoint, dynamodb_env):
-    figures = run_campaign(dynamodb_endpoint, dynamodb_env, hand=600, hypothesis=400)
-    assert figures.tally.events >= 1000
+    figures = run_campaign(dynamodb_endpoint, dynamodb_env, hand=400, hypothesis=200)
+    assert figures.tally.events >= 600
     _assert_clean(figures)
 
 
