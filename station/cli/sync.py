@@ -285,28 +285,31 @@ def set_status(ctx: Context, serial: str, status: str, reason: str, by: str,
     else:
         click.echo(f"{serial} was already {status}; nothing changed")
 
+def _status_change_options(command: Any) -> Any:
+    """What revoke and unrevoke both take: the serial, why, the supervisor and their PIN."""
+    for decorate in reversed((
+        click.argument("serial"),
+        click.option("--reason", required=True, help="Why (kept in the audit log)."),
+        click.option("--by", default=default_operator, show_default="$STATION_OPERATOR or your login",
+                     help="The supervisor who decides (their PIN is asked)."),
+        click.option("--pin-stdin", is_flag=True,
+                     help="Read the supervisor's PIN from the first line of standard input."),
+        click.option("--json", "as_json", is_flag=True),
+        pass_ctx,
+        friendly_errors,
+    )):
+        command = decorate(command)
+    return command
+
+
 @main.command("revoke")
-@click.argument("serial")
-@click.option("--reason", required=True, help="Why (kept in the audit log).")
-@click.option("--by", default=default_operator, show_default="$STATION_OPERATOR or your login",
-              help="The supervisor who decides (their PIN is asked).")
-@click.option("--pin-stdin", is_flag=True, help="Read the supervisor's PIN from the first line of standard input.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@friendly_errors
+@_status_change_options
 def revoke(ctx: Context, serial: str, reason: str, by: str, pin_stdin: bool, as_json: bool) -> None:
     """Revoke SERIAL: once synced, the cloud refuses to provision it."""
     set_status(ctx, serial, "revoked", reason, by, as_json, pin_stdin)
 
 @main.command("unrevoke")
-@click.argument("serial")
-@click.option("--reason", required=True, help="Why (kept in the audit log).")
-@click.option("--by", default=default_operator, show_default="$STATION_OPERATOR or your login",
-              help="The supervisor who decides (their PIN is asked).")
-@click.option("--pin-stdin", is_flag=True, help="Read the supervisor's PIN from the first line of standard input.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@friendly_errors
+@_status_change_options
 def unrevoke(ctx: Context, serial: str, reason: str, by: str, pin_stdin: bool, as_json: bool) -> None:
     """Lift the revocation of SERIAL: once synced, the cloud allows it again."""
     set_status(ctx, serial, "allowed", reason, by, as_json, pin_stdin)
