@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .board import Board, BoardIdentity, ClaimBundle, ClaimObject
-from .errors import BoardRefused, BoardTimeout, FrameError, ProtocolError
+from .errors import BoardRefused, BoardTimeout, FrameError, ProtocolError, WrongProtocol
 from .frames import Frame, encode_frame
+from .probe import answers_at
 from .protocol import (
     BUSY_ATTEMPTS,
     BUSY_BACKOFF_SECONDS,
@@ -96,7 +98,7 @@ class AgentBoard(Board):
         self._transport.discard_input()
         low, high = PROTOCOL_VERSIONS[0], PROTOCOL_VERSIONS[-1]
         self._max_payload = MAX_PAYLOAD
-        answer = self._request(Command.HELLO, bytes([low, high]))
+        answer = self._request(Command.HELLO, bytes([low, high]), on_silence=self._unless_it_speaks_at)
         hello = _parse(Hello.unpack, answer, "HELLO")
         if not low <= hello.version <= high:
             raise ProtocolError(f"board chose protocol version {hello.version}, outside the asked range {low}..{high}")
@@ -165,7 +167,15 @@ class AgentBoard(Board):
         if stored != ObjectDigest.of(content):
             raise ProtocolError(f"board confirmed {object_id.name} with a digest that is not the one sent")
 
-    def _request(self, command: Command, payload: bytes = b"", *, long_running: bool = False) -> bytes:
+    def _unless_it_speaks_at(self) -> None:
+        """A port silent to HELLO that answers ``AT`` is a modem, not a board of ours."""
+        if answers_at(self._transport):
+            raise WrongProtocol("at")
+
+    def _request(
+        self, command: Command, payload: bytes = b"", *, long_running: bool = False,
+        on_silence: Callable[[], None] | None = None,
+    ) -> bytes:
         """Send one request and return its ANSWER payload.
 
         A BUSY error answer is asked again after a pause as a new request (new seq): the
@@ -173,20 +183,23 @@ class AgentBoard(Board):
         """
         for attempt in range(1, self._timeouts.busy_attempts + 1):
             try:
-                return self._exchange(command, payload, long_running=long_running)
+                return self._exchange(command, payload, long_running=long_running, on_silence=on_silence)
             except BoardRefused as refusal:
                 if refusal.board_code != "BUSY" or attempt == self._timeouts.busy_attempts:
                     raise
             time.sleep(self._timeouts.busy_backoff)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _exchange(self, command: Command, payload: bytes, *, long_running: bool) -> bytes:
+    def _exchange(
+        self, command: Command, payload: bytes, *, long_running: bool, on_silence: Callable[[], None] | None = None
+    ) -> bytes:
         """One request, with up to ``retries`` retransmissions of the same bytes (same seq).
 
         The board replays its remembered answer to a repeated seq, so a retransmission
         never executes a command twice. A try ends early on a damaged frame only once the
         line has been quiet and ``spacing`` has passed since the send; the last try always
-        waits its whole patience, so a late good answer still counts.
+        waits its whole patience, so a late good answer still counts. ``on_silence`` is
+        called once if the first try heard no frame at all, before the retransmissions.
         """
         self._seq = (self._seq + 1) & 0xFF
         frame = encode_frame(FrameType.REQUEST, self._seq, command, payload)
@@ -209,6 +222,8 @@ class AgentBoard(Board):
             corrupt += corrupt_seen
             if answer is not None:
                 return self._unwrap(command, answer)
+            if tries == 1 and not corrupt and on_silence is not None:
+                on_silence()
         if corrupt:
             raise FrameError(f"{command.name}: {corrupt} corrupt answer(s), no good one after {tries} tries")
         raise BoardTimeout(f"{command.name}: no answer after {tries} tries")

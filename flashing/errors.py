@@ -50,6 +50,19 @@ class BoardTimeout(BoardError):
     hint = "The board stopped answering. Reseat the USB cable and retry; if it repeats, set the board aside."
 
 
+class WrongProtocol(BoardError):
+    """The port did not answer the driver's first request, but answers the other protocol:
+    the station is set to the wrong driver, or this is another kind of board."""
+
+    code = "WRONG_DRIVER"
+    hint = "This board speaks another protocol than the station's driver. Check [station] driver."
+
+    def __init__(self, spoken: str) -> None:
+        super().__init__(f"no answer to the driver's first request; the port answers {spoken}")
+        self.spoken = spoken
+        """``"at"`` or ``"agent"``: what the port answered."""
+
+
 class ProtocolError(BoardError):
     """The board answered, but not as the protocol says it must."""
 

@@ -29,7 +29,8 @@ from typing import Any
 
 from .at import BARE, DEFAULT_MAX_LINE, AtChannel, AtReply, AtSerialPort, FinalResult
 from .board import Board, BoardIdentity, ClaimBundle, ClaimObject
-from .errors import REFUSAL_HINTS, BoardError, BoardRefused, ProtocolError, UnsupportedBoard
+from .errors import REFUSAL_HINTS, BoardError, BoardRefused, BoardTimeout, ProtocolError, UnsupportedBoard, WrongProtocol
+from .probe import answers_frames
 
 __all__ = [
     "CME_ERRORS",
@@ -270,6 +271,9 @@ class BadIdentity(ProtocolError):
 class Nrf91Timeouts:
     answer: float = 5.0
     """Seconds to wait for the final result code of an ordinary command (wire time is added)."""
+    hail: float = 1.0
+    """Seconds the first ``AT`` may take before the driver asks whether the port speaks the
+    agent protocol instead (then it waits ``answer`` for the modem again)."""
     cfun: float = 15.0
     """For +CFUN: going offline or powering off may need signalling with the network first."""
     keygen: float = 60.0
@@ -506,8 +510,15 @@ class Nrf91Board(Board):
     # -- steps -----------------------------------------------------------
 
     def _probe(self) -> None:
-        """``AT`` until OK: the first one may hit what a previous session left in the modem's buffer."""
-        reply = self._channel.command("AT", timeout=self.timeouts.answer)
+        """``AT`` until OK: the first one may hit what a previous session left in the modem's
+        buffer. A port silent for ``hail`` seconds is asked whether it speaks the agent's frames."""
+        try:
+            reply = self._channel.command("AT", timeout=self.timeouts.hail)
+        except BoardTimeout:
+            if answers_frames(self._channel.port):
+                raise WrongProtocol("agent") from None
+            self._channel.discard_input()
+            reply = self._channel.command("AT", timeout=self.timeouts.answer)
         if not reply.final.ok:
             self._at("AT")
 

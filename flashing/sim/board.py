@@ -105,7 +105,7 @@ class SimulatedBoard(SimulatedDevice):
                 return False
             if self.faults.at("stall", command):
                 self._stalled = True
-        if self._stalled:
+        if self._stalled or (isinstance(command, Command) and self.faults.at("deaf-once", command)):
             return True
         if command == Command.KEYGEN and not self.model.is_repeat(request):
             self._emulate_keygen(request)

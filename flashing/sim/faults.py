@@ -10,6 +10,7 @@ in lower case (``hello``, ``read_serial``, ``write_begin``, ``write_chunk``,
     corrupt-once@X   only the first answer to X is damaged (the protocol recovers)
     garbage@hello    the board answers HELLO with random bytes
     refuse@commit    the board answers with error REFUSED
+    deaf-once@X      the first X is lost on the way (the board still starting): no answer, then as usual
     storage-full     the claim objects do not fit in the board's (tiny) storage
     keygen-fail      KEYGEN answers KEYGEN_FAILED
     wrong-cn         the CSR's subject CN is not the one asked for
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 
 from ..protocol import Command
 
-STEP_KINDS = frozenset({"drop", "stall", "corrupt", "corrupt-once", "garbage", "refuse", "slow"})
+STEP_KINDS = frozenset({"drop", "stall", "corrupt", "corrupt-once", "garbage", "refuse", "slow", "deaf-once"})
 PLAIN_KINDS = frozenset(
     {
         "storage-full", "keygen-fail", "wrong-cn", "reuse-key", "bad-signature", "bad-digest", "bad-serial",

@@ -138,7 +138,7 @@ class SimulatedNrf91Modem(SimulatedDevice):
             return False
         if self.faults.at("stall", steps):
             self._stalled = True
-        if self._stalled:
+        if self._stalled or self.faults.at("deaf-once", steps):
             return True
         if "keygen" in steps and self.keygen_seconds:
             time.sleep(self.keygen_seconds)

@@ -28,8 +28,9 @@ from .keys import reused_key
 
 # -- faults -------------------------------------------------------------------------
 
-STEP_KINDS = frozenset({"drop", "stall", "garbage", "refuse", "flood"})
-"""``kind@step``: drop the line / go silent / answer random bytes / refuse / answer an endless line."""
+STEP_KINDS = frozenset({"drop", "stall", "garbage", "refuse", "flood", "deaf-once"})
+"""``kind@step``: drop the line / go silent / answer random bytes / refuse / answer an endless
+line / miss the first such command (still starting up), then answer as usual."""
 PLAIN_KINDS = frozenset(
     {
         # the agent simulator's faults, where they apply to a modem
@@ -92,13 +93,17 @@ def parse_modem_fault(text: str) -> ModemFault:
 class ModemFaultSet:
     def __init__(self, faults: list[ModemFault | str] | tuple[ModemFault | str, ...] = ()) -> None:
         self.faults = tuple(parse_modem_fault(f) if isinstance(f, str) else f for f in faults)
+        self._spent: set[ModemFault] = set()
 
     def has(self, kind: str) -> bool:
         return any(f.kind == kind for f in self.faults)
 
     def at(self, kind: str, steps: set[str]) -> ModemFault | None:
+        """The fault ``kind@step`` that applies now to a command of ``steps``; a one-shot fault is then spent."""
         for fault in self.faults:
-            if fault.kind == kind and fault.step in steps:
+            if fault.kind == kind and fault.step in steps and fault not in self._spent:
+                if kind.endswith("-once"):
+                    self._spent.add(fault)
                 return fault
         return None
 

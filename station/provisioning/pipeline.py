@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flashing.board import Board, ClaimBundle, ClaimObject
-from flashing.errors import BoardError, PortUnavailable
+from flashing.errors import BoardError, PortUnavailable, WrongProtocol
 from records import DuplicateDeviceKey, Records, RecordsError, StepTiming, Unit, utc_now_iso
 from station.allowlist_item import ItemRuleError, check_serial
 from station.config import StationConfig
@@ -72,10 +72,8 @@ NOT_RECORDED_HINT = (
 """Said first when the last step (recording the unit) fails after the board committed."""
 
 
-SILENT_CODES = frozenset({"BOARD_TIMEOUT", "BOARD_PROTOCOL", "BOARD_FRAME_CORRUPT", "BOARD_FRAME_TOO_LONG"})
-"""How a board that speaks another protocol fails the identify step."""
 PROTOCOL_DRIVERS = {"at": "nrf91", "agent": "agent"}
-"""What :func:`flashing.probe.probe_protocol` found, as the ``[station] driver`` to set."""
+"""The protocol a board answered (:class:`flashing.errors.WrongProtocol`), as the ``[station] driver`` to set."""
 
 
 @dataclass(frozen=True)
@@ -208,31 +206,20 @@ class Provisioner:
             run.board = self._open_board(self.config, run.request.port)
         try:
             identity = run.board.identify()
-        except BoardError as exc:
-            if exc.code not in SILENT_CODES:
-                raise
-            run.board.close()
-            run.board = None
-            self._name_the_other_protocol(run.request.port)
-            raise
+        except WrongProtocol as exc:
+            raise self._wrong_driver(exc) from None
         log.info("port %s: board %s firmware %s (%s)", run.request.port, identity.model, identity.firmware, identity.protocol)
 
-    def _name_the_other_protocol(self, port: str) -> None:
-        """A board that did not answer its driver may speak the other protocol (the wrong
-        ``[station] driver``, or another kind of board in this port): say which to set."""
-        from flashing.probe import probe_protocol
-
-        others = tuple(protocol for protocol, driver in PROTOCOL_DRIVERS.items() if driver != self.config.driver)
-        spoken = probe_protocol(port, baudrate=self.config.baud, candidates=others)
-        driver = PROTOCOL_DRIVERS.get(spoken or "")
-        if driver is None or driver == self.config.driver:
-            return
-        raise StepFailed(
+    def _wrong_driver(self, exc: WrongProtocol) -> StepFailed:
+        """The board answered the other protocol (the wrong ``[station] driver``, or another
+        kind of board in this port): say which driver to set."""
+        driver = PROTOCOL_DRIVERS.get(exc.spoken, exc.spoken)
+        return StepFailed(
             "WRONG_DRIVER",
-            f"This board speaks {'AT commands' if spoken == 'at' else 'the agent protocol'}, not the "
+            f"This board speaks {'AT commands' if exc.spoken == 'at' else 'the agent protocol'}, not the "
             f"{self.config.driver} driver's: set [station] driver = {driver} in station.ini, or take it to "
             "the station for its kind of board.",
-            f"no answer to the {self.config.driver} driver; the port answers {spoken} ({driver})",
+            f"no answer to the {self.config.driver} driver; the port answers {exc.spoken} ({driver})",
         )
 
     def _step_read_serial(self, run: _Run) -> None:

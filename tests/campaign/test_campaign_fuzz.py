@@ -74,7 +74,7 @@ def test_zero_padded_final_result_codes_still_parse():
 
 
 class ScriptedAtPort:
-    """An AT port that answers each command with the next scripted text."""
+    """An AT port that answers each command with the next scripted text, then nothing."""
 
     baudrate = 1_000_000_000
 
@@ -83,7 +83,7 @@ class ScriptedAtPort:
         self.pending = b""
 
     def send(self, data: bytes) -> None:
-        self.pending += self.answers.pop(0).encode()
+        self.pending += (self.answers.pop(0) if self.answers else "").encode()
 
     def read(self, timeout: float) -> bytes:
         out, self.pending = self.pending, b""

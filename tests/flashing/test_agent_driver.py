@@ -170,7 +170,7 @@ def test_reconnecting_to_the_same_board_starts_a_new_session(sim_board, open_dri
 # -- every fault -------------------------------------------------------------------------
 
 COVERED_KINDS = {
-    "drop", "stall", "corrupt", "corrupt-once", "garbage", "refuse",
+    "drop", "stall", "corrupt", "corrupt-once", "garbage", "refuse", "deaf-once",
     "storage-full", "keygen-fail", "wrong-cn", "reuse-key", "bad-signature", "bad-digest", "bad-serial",
     "slow", "replay-broken", "version-outside", "chatter",
 }  # fmt: skip
@@ -230,6 +230,15 @@ def test_corrupt_once_at_step_recovers_by_retransmission(
     assert spki(result["csr"]) == board.model.state.device_key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+
+
+@pytest.mark.parametrize("step", ALL_STEPS)
+def test_a_request_lost_once_at_step_is_recovered_by_retransmission(sim_board, open_driver, claim_bundle, step):
+    board, result, error, elapsed = run_with_fault(sim_board, open_driver, claim_bundle, f"deaf-once@{step}")
+    assert error is None, error
+    assert board.model.state.committed
+    assert board.requests_seen.count(STEPS[step]) >= 2
+    assert board.requests_seen.count(Command.KEYGEN) == (2 if step == "keygen" else 1)
 
 
 @pytest.mark.parametrize("step", ALL_STEPS)

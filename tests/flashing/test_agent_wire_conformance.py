@@ -126,6 +126,9 @@ def parse_request(raw: bytes) -> Request:
 
 Reply = bytes | float  # bytes to write, or seconds to wait
 
+AT_QUESTION = b"AT\r\n\x00"
+"""What a host sends after a first HELLO met silence, to name a modem (section 3)."""
+
 
 class HandBoard:
     """A board thread on a pty: ``respond(request, board)`` returns what to send back."""
@@ -136,6 +139,7 @@ class HandBoard:
         self.respond = respond
         self.received = bytearray()  # every byte the station sent, in order
         self.requests: list[Request] = []
+        self.dropped: list[bytes] = []  # chunks that are no valid request, dropped unanswered (section 2.3)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -153,7 +157,11 @@ class HandBoard:
                     del pending[: end + 1]
                     if not raw:
                         continue
-                    request = parse_request(raw)
+                    try:
+                        request = parse_request(raw)
+                    except (AssertionError, ValueError, struct.error):
+                        self.dropped.append(raw)
+                        continue
                     self.requests.append(request)
                     for reply in self.respond(request, self):
                         if self._stop.is_set():
@@ -343,7 +351,21 @@ def test_driver_gives_up_with_board_timeout_after_retries_of_the_same_request(ha
     board, driver = hand_board(lambda request, board: [], first_seq=0x0F)
     with pytest.raises(BoardTimeout):
         driver.identify()
-    assert bytes(board.received) == DOC["hello_q"] * (1 + FAST.retries)
+    # After the first silent HELLO the host asks once whether the port is a modem (section 3).
+    assert bytes(board.received) == DOC["hello_q"] + AT_QUESTION + DOC["hello_q"] * FAST.retries
+    assert board.dropped == [AT_QUESTION[:-1]]
+
+
+def test_only_a_silent_first_hello_is_followed_by_the_modem_question(hand_board):
+    def drops_first_read_serial(request: Request, board: HandBoard) -> list[Reply]:
+        if request.cmd == 0x02 and board.count(0x02) == 1:
+            return []
+        return doc_board(request, board)
+
+    board, driver = hand_board(drops_first_read_serial, first_seq=0x0F)
+    driver.identify()
+    driver.read_serial()
+    assert AT_QUESTION not in bytes(board.received)
 
 
 def test_progress_frames_keep_keygen_alive_without_retransmission(hand_board):
@@ -495,7 +517,7 @@ def test_a_dead_board_costs_four_answer_windows_and_no_more(hand_board):
         driver.identify()
     elapsed = time.monotonic() - start
     assert board.count(0x01) == 4
-    assert 4 * 0.3 <= elapsed < 4 * 0.3 + 1.0
+    assert 4 * 0.3 + 0.4 <= elapsed < 4 * 0.3 + 0.4 + 1.0  # and the modem question's 0.4 s (section 3)
 
 
 def test_busy_is_asked_again_with_a_new_seq(hand_board):
