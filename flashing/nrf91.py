@@ -29,7 +29,15 @@ from typing import Any
 
 from .at import BARE, DEFAULT_MAX_LINE, AtChannel, AtReply, AtSerialPort, FinalResult
 from .board import Board, BoardIdentity, ClaimBundle, ClaimObject
-from .errors import REFUSAL_HINTS, BoardError, BoardRefused, BoardTimeout, ProtocolError, UnsupportedBoard, WrongProtocol
+from .errors import (
+    REFUSAL_HINTS,
+    BoardError,
+    BoardRefused,
+    BoardTimeout,
+    ProtocolError,
+    UnsupportedBoard,
+    WrongProtocol,
+)
 from .probe import answers_frames
 
 __all__ = [
