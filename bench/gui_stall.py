@@ -6,7 +6,9 @@ time the UI could not react. The real window (main_window.MainWindow, offscreen,
 1366x768) watches 16 slots that are kept busy: the simulated boards run in a separate
 process (``station sim``, as real boards are separate hardware) at 115200 baud;
 each board that finishes is unplugged and the next one plugged in. Meanwhile "Sync now"
-is pressed every ``--sync-every`` s (against the loopback DynamoDB-compatible server)
+is pressed every ``--sync-every`` s (against the loopback DynamoDB-compatible server, in
+its own process as the cloud is elsewhere; ``--cloud-in-process`` runs it inside the app
+as ``station-gui --demo`` does)
 and a report of the batch is exported every ``--export-every`` s (``--format``, on the
 worker thread as the QA tab does). Prints p50, p99 and the worst gap against the goals
 (worst <= 50 ms, p99 <= 16 ms), and the same figures for the idle window measured in the
@@ -14,6 +16,7 @@ same run as the baseline.
 
     python bench/gui_stall.py [--slots 16] [--boards 96] [--keygen-ms 1000] [--idle-seconds 2]
                               [--sync-every 2] [--export-every 3] [--format pdf] [--no-cloud]
+                              [--cloud-in-process]
 """
 
 from __future__ import annotations
@@ -58,6 +61,20 @@ def start_sim(count: int, baud: int, keygen_ms: float) -> tuple[subprocess.Popen
     raise RuntimeError("station sim did not print its ports")
 
 
+def start_cloud(ini: Path) -> tuple[subprocess.Popen[str], str]:
+    """``station cloud local`` in a child process, with the station's table made; its URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "station", "--config", str(ini), "cloud", "local", "--port", "0"],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    url = ""
+    for line in proc.stdout:
+        if line.startswith("DynamoDB-compatible server at "):
+            url = line.split()[3]
+        if line.startswith("Press Ctrl-C"):
+            return proc, url
+    raise RuntimeError("station cloud local did not start")
+
+
 class GapMeter:
     def __init__(self, app: QApplication) -> None:
         self.app = app
@@ -100,6 +117,8 @@ def main() -> int:
     parser.add_argument("--export-every", type=float, default=3.0, help="export a report every N s (0: never)")
     parser.add_argument("--format", default="pdf", choices=("html", "csv", "json", "pdf"))
     parser.add_argument("--no-cloud", action="store_true", help="no local DynamoDB server (no sync)")
+    parser.add_argument("--cloud-in-process", action="store_true",
+                        help="run the DynamoDB-compatible server inside the app (as the demo does)")
     parser.add_argument("--baud", type=int, default=115200)
     parser.add_argument("--keygen-ms", type=float, default=1000.0)
     parser.add_argument("--idle-seconds", type=float, default=2.0)
@@ -112,12 +131,17 @@ def main() -> int:
         station = open_station(ini)
         station.take_line()
         station.records.open_batch("BENCH", "GW", args.boards, "bench")
-        cloud = None
-        if not args.no_cloud and args.sync_every > 0:
+        cloud = cloud_proc = None
+        if not args.no_cloud and args.sync_every > 0 and args.cloud_in_process:
             from gui.demo import DemoCloud
 
             cloud = DemoCloud()
             cloud.start(station)  # points station.config.cloud at a loopback server
+        elif not args.no_cloud and args.sync_every > 0:
+            from dataclasses import replace
+
+            cloud_proc, url = start_cloud(ini)
+            station.config = replace(station.config, cloud=replace(station.config.cloud, endpoint_url=url))
         ports = DemoSlots(demo_slot_names(args.slots))  # a fixture: the next board goes into a freed slot
         line = LineSession(station, station.claim(), ports, poll_interval=0.1)
         window = MainWindow(station, line, fixed_ports=ports.names)
@@ -152,7 +176,7 @@ def main() -> int:
         feeder.timeout.connect(keep_busy)
         feeder.start()
         syncer = QTimer()
-        if cloud is not None:
+        if cloud is not None or cloud_proc is not None:
             syncer.setInterval(int(args.sync_every * 1000))
             syncer.timeout.connect(window.sync.sync_now)
             syncer.start()
@@ -186,17 +210,25 @@ def main() -> int:
             sim.wait(10)
             if cloud is not None:
                 cloud.stop()
-            station.close()
+            if cloud_proc is not None:
+                cloud_proc.terminate()
+                cloud_proc.wait(10)
         results = line.runner.results
         passed = sum(r.passed for r in results)
         saved = sum(1 for path in exports if path.exists())
         syncs = window.sync.runs
+        last_sync = window.sync.last_outcome
+        left = station.records.count_pending_sync() if syncs else 0
+        station.close()
     print(f"UI event-loop stalls (gaps of a {TICK_MS} ms QTimer on the UI thread, offscreen window)")
     print(f"  idle window            {figures(idle)}")
     print(f"  {args.slots} slots busy         {figures(busy)}")
     print(f"  boards: {len(results)} provisioned ({passed} PASS) in {elapsed:.1f} s, {args.slots} at a time, "
           f"{args.baud} baud, keygen {args.keygen_ms:.0f} ms; {syncs} sync run(s); "
           f"{saved} {args.format.upper()} report(s) exported")
+    if last_sync is not None:
+        print(f"  last sync: sent {last_sync.sent}, {last_sync.error or 'no error'}; {left} unit(s) still pending "
+              "(boards that passed after it)")
     ordered = sorted(busy)
     p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
     worst = ordered[-1]

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from records import Batch
 from station.context import Station
 from station.errors import StationError
+from station.jobs import stop_jobs
 from station.provisioning.batches import open_batch
 from station.provisioning.events import AttemptFinished, DeviceOutsideSlots
 from station.provisioning.pipeline import ReprovisionOverride
@@ -909,6 +910,7 @@ class MainWindow(QMainWindow):
         self.units_model.close()
         self.qa_tab.model.close()
         self.sync.stop()
+        stop_jobs()  # a sync or export still running in its child process: nothing confirmed is lost
         self.line.stop(timeout=timeout)
         self.bridge.detach()
         if self.demo is not None:

@@ -1,9 +1,11 @@
-"""Report exports from the QA tab, on a worker thread, saying where the file went.
+"""Report exports from the QA tab, in a child process, saying where the file went.
 
 Building a report of a big batch and rendering it (the PDF above all) takes seconds; on
-the UI thread that would freeze every tile meanwhile. The file dialog runs on the UI
-thread, the work (:func:`export_job`) on a worker, and the QA tab's report line then
-says where the file was saved, in full, or what went wrong and what to do.
+the UI thread that would freeze every tile meanwhile, and even on a worker thread its
+Python would keep the tiles waiting for the interpreter lock. The file dialog runs on
+the UI thread; the work (:func:`export_job`) is a report job of :mod:`station.jobs` in a
+child Python, waited for on a worker thread; the QA tab's report line then says where
+the file was saved, in full, or what went wrong and what to do.
 """
 
 from __future__ import annotations
@@ -14,23 +16,21 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from records import Records
+from station.context import Station
 from station.errors import explain
-from station.reports.data import build_report
-from station.reports.formats import EXTENSIONS, FORMATS, render, report_filename
+from station.jobs import run_job
+from station.reports.formats import EXTENSIONS, FORMATS, report_filename
 
 from .worker import run_in_thread
 
 log = logging.getLogger(__name__)
 
 
-def export_job(records: Records, batch_id: str, fmt: str, path: Path, station_id: str | None) -> Path:
-    """Build, render and save one report (blocking: a worker thread). Returns the absolute path."""
-    report = build_report(records, batch_id, station_id=station_id)
-    data = render(report, fmt)
-    target = path.expanduser().resolve()
-    target.write_bytes(data)
-    return target
+def export_job(station: Station, batch_id: str, fmt: str, path: Path) -> Path:
+    """Build, render and save one report in a child process (blocking: a worker thread).
+    Returns the absolute path; the file appears whole or not at all."""
+    spec = {"job": "report", "config": str(station.config.path), "batch": batch_id, "format": fmt, "path": str(path)}
+    return Path(run_job(spec))
 
 
 def ask_path(parent: Any, batch_id: str, fmt: str) -> Path | None:
@@ -45,7 +45,7 @@ def ask_path(parent: Any, batch_id: str, fmt: str) -> Path | None:
 
 def export_in_background(
     qa_tab: Any,
-    source: Records | Any,
+    station: Station,
     batch_id: str,
     fmt: str,
     path: str | Path | None = None,
@@ -59,8 +59,6 @@ def export_in_background(
     target = Path(path) if path is not None else choose(qa_tab, batch_id, fmt)
     if target is None:
         return None
-    records = getattr(source, "records", source)
-    station_id = getattr(getattr(source, "config", None), "station_id", None)
     qa_tab.show_report_status(f"Saving the {fmt.upper()} report of {batch_id}…")
 
     def saved(where: Path) -> None:
@@ -73,16 +71,15 @@ def export_in_background(
             f"{fmt.upper()} report NOT saved: {explained.message}. What to do: {explained.hint}", problem=True
         )
 
-    return run_in_thread(lambda: export_job(records, batch_id, fmt, target, station_id), saved, failed, owner=qa_tab)
+    return run_in_thread(lambda: export_job(station, batch_id, fmt, target), saved, failed, owner=qa_tab)
 
 
-def install_export_buttons(qa_tab: Any, source: Records | Any | None = None) -> list[Any]:
+def install_export_buttons(qa_tab: Any, station: Station) -> list[Any]:
     """"Export HTML/CSV/JSON/PDF…" buttons in the QA tab, each exporting in the background."""
-    source = source if source is not None else qa_tab.records
     buttons = []
     for fmt in FORMATS:
         button = qa_tab.add_report_button(
-            f"Export {fmt.upper()}…", lambda batch_id, fmt=fmt: export_in_background(qa_tab, source, batch_id, fmt)
+            f"Export {fmt.upper()}…", lambda batch_id, fmt=fmt: export_in_background(qa_tab, station, batch_id, fmt)
         )
         button.setObjectName(f"reportExport_{fmt}")
         buttons.append(button)

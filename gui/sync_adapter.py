@@ -3,8 +3,10 @@
 The window only knows :class:`SyncService`: ``configured``, ``where``,
 ``run() -> SyncOutcome`` (blocking: the window calls it on a worker thread, never
 on the UI thread) and ``status()`` for the status bar. ``run`` is one
-``station.sync.engine.run_station_sync``: config checks, the sync lock,
-the run, its bookkeeping in records. A permanent error (no table, credentials)
+``station.sync.engine.run_station_sync`` in a child process (:mod:`station.jobs`:
+boto3 never runs in the app's process, where it would hold the interpreter lock for
+tens of milliseconds while the tiles wait): config checks, the sync lock, a table that
+forgot, the run, its bookkeeping in records. A permanent error (no table, credentials)
 comes back as an outcome with ``error`` set, never as an exception.
 """
 
@@ -17,8 +19,7 @@ from typing import Any
 
 from records import Records
 from station.context import Station
-from station.errors import StationError
-from station.sync.engine import resend_if_the_table_forgot, run_station_sync
+from station.jobs import JobFailed, cloud_spec, run_job
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +40,17 @@ class SyncOutcome:
         return self.error is None and self.failed == 0
 
     @classmethod
-    def from_report(cls, report: Any) -> SyncOutcome:
-        error = getattr(report, "error", None)
+    def from_report(cls, report: dict[str, Any]) -> SyncOutcome:
+        """From a sync report as JSON (``SyncReport.to_dict()``, what a sync job answers)."""
+        error = report.get("error")
         return cls(
-            sent=int(getattr(report, "sent", 0) or 0),
-            unchanged=int(getattr(report, "unchanged", 0) or 0),
-            conflicts=int(getattr(report, "conflicts", 0) or 0),
-            failed=int(getattr(report, "failed", 0) or 0),
-            pending_left=int(getattr(report, "pending_left", 0) or 0),
+            sent=int(report.get("sent") or 0),
+            unchanged=int(report.get("unchanged") or 0),
+            conflicts=int(report.get("conflicts") or 0),
+            failed=int(report.get("failed") or 0),
+            pending_left=int(report.get("pending_left") or 0),
             error=None if error is None else str(error),
-            hint=getattr(report, "hint", None) or None,
+            hint=report.get("hint") or None,
         )
 
 
@@ -88,18 +90,14 @@ class SyncService:
         if not self._running.acquire(blocking=False):
             return SyncOutcome(error="a sync is already running", pending_left=self.station.records.count_pending_sync())
         try:
-            # Built per run: the demo points the station's [cloud] at its local server later.
-            # A table that is not the one this station synced to (re-created, a local server
-            # that forgot) gets every unit again, as `station sync` does.
-            resend_if_the_table_forgot(self.station.records, self.station.config.cloud)
-            return SyncOutcome.from_report(run_station_sync(self.station.records, self.station.config, **self.options))
-        except StationError as exc:
-            report = getattr(exc, "report", None)
-            if report is not None and getattr(report, "error", None):
-                return SyncOutcome.from_report(report)
-            return SyncOutcome(
-                error=f"{exc.code}: {exc.message}", hint=exc.hint or None, pending_left=_pending(self.station.records)
-            )
+            # The cloud settings go with the job: the demo points [cloud] at its local server in memory.
+            report = run_job({"job": "sync", "config": str(self.station.config.path),
+                              "cloud": cloud_spec(self.station.config.cloud),
+                              "retry_for": self.options["retry_for_seconds"]})
+            return SyncOutcome.from_report(report)
+        except JobFailed as exc:
+            return SyncOutcome(error=f"{exc.code}: {exc.message}", hint=exc.hint or None,
+                               pending_left=_pending(self.station.records))
         except Exception as exc:
             log.exception("sync failed")
             return SyncOutcome(error=f"{type(exc).__name__}: {exc}", pending_left=_pending(self.station.records))
