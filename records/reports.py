@@ -383,7 +383,9 @@ class ReportQueries:
 
     def pass_durations_ms(self, batch_id: str) -> list[float]:
         """How long each passing attempt took (``finished_at - started_at``), ascending."""
-        durations = [row[0] for row in self._conn.execute(_PASS_DURATIONS_SQL, [batch_id])]
+        cursor = self._conn.cursor()
+        cursor.row_factory = None  # plain tuples: a million sqlite3.Row objects cost a second
+        durations = [ms for (ms,) in cursor.execute(_PASS_DURATIONS_SQL, [batch_id])]
         durations.sort()  # cheaper here than in SQLite's sorter
         return durations
 

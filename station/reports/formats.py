@@ -624,29 +624,34 @@ def _html_parts(report: BatchReport) -> list[Any]:
     return parts
 
 
+class _Escaped(dict):
+    """Values of the few-valued columns (result, status, operator...) escaped once: a
+    dictionary look-up per cell, the escaping only the first time a value is seen."""
+
+    def __missing__(self, value: Any) -> str:
+        if len(self) > 4096:
+            self.clear()
+        escaped = self[value] = "" if value is None else html.escape(str(value))
+        return escaped
+
+
 def _html_unit_rows(units: Iterable[UnitRow], cloud: bool) -> str:
-    cache: dict[Any, str] = {}
-
-    def cached(value: Any) -> str:
-        found = cache.get(value)
-        if found is None:
-            found = cache[value] = "" if value is None else html.escape(str(value))
-            if len(cache) > 4096:
-                cache.clear()
-        return found
-
-    escape = html.escape
+    few = _Escaped()
+    upper = _Escaped()
+    escape = html.escape  # many-valued cells (serial, key): letters and digits, the most, need none
     first = {1: "yes", 0: "no", None: ""}
     lines = []
     for (serial, result, attempts, first_pass, status, key, first_at, last_at, operator,
          station, sync, error, provisioned) in units:
+        if result not in upper:
+            upper[result] = few[result].upper()
         lines.append(
-            f"<tr><td class=\"k\">{escape(serial)}</td><td class=\"r-{cached(result)}\">"
-            f"{cached(result).upper()}</td><td class=\"n\">{'' if attempts is None else attempts}"
-            f"</td><td>{first[first_pass]}</td><td>{cached(status)}</td><td>{cached(sync)}</td>"
-            f"<td class=\"k\">{cached(key) if key is None else escape(key)}</td>"
-            f"<td>{first_at or ''}</td><td>{last_at or ''}</td><td>{cached(operator)}</td>"
-            f"<td>{cached(station)}</td><td>{cached(error)}</td>"
+            f"<tr><td class=\"k\">{serial if serial.isalnum() else escape(serial)}</td><td class=\"r-{few[result]}\">"
+            f"{upper[result]}</td><td class=\"n\">{'' if attempts is None else attempts}"
+            f"</td><td>{first[first_pass]}</td><td>{few[status]}</td><td>{few[sync]}</td>"
+            f"<td class=\"k\">{'' if key is None else key if key.isalnum() else escape(key)}</td>"
+            f"<td>{first_at or ''}</td><td>{last_at or ''}</td><td>{few[operator]}</td>"
+            f"<td>{few[station]}</td><td>{few[error]}</td>"
             + (f"<td>{provisioned or ''}</td>" if cloud else "")
             + "</tr>\n"
         )

@@ -465,3 +465,15 @@ def test_no_format_carries_a_private_key(report: BatchReport) -> None:
 def test_report_filename() -> None:
     assert report_filename("B1", "html") == "report-B1.html"
     assert report_filename("../x y/z", "pdf") == "report-_x_y_z.pdf"
+
+
+def test_html_unit_rows_escape_a_serial_and_key_that_are_not_letters_and_digits() -> None:
+    from station.reports.data import UnitRow
+    from station.reports.formats import _html_unit_rows
+
+    row = UnitRow("S<1>&", "pass", 1, 1, "allowed", '<k">', None, None, "<op>", "ST", "synced", None, None)
+
+    text = _html_unit_rows([row, row._replace(serial="SN0001", device_key_sha256="ab12")], cloud=False)
+
+    assert "S&lt;1&gt;&amp;" in text and "&lt;k&quot;&gt;" in text and "&lt;op&gt;" in text
+    assert "<td class=\"k\">SN0001</td>" in text and "ab12" in text
