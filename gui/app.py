@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         show_error(None, exc)
         return EXIT_ERROR
     window = built.window
-    window.show()
+    window.showMaximized()
     if args.startup_stamp:
         QTimer.singleShot(0, lambda: print(f"STARTUP {started:.6f} SHOWN {time.time():.6f}", flush=True))
     if built.demo_start is not None:

@@ -328,12 +328,14 @@ class MainWindow(QMainWindow):
         return work
 
     def _fit_to_screen(self) -> None:
-        """As large as the screen allows, up to 1500 x 940; never larger than the screen."""
+        """The whole screen, as a line station is used (the app then shows it maximized; the
+        size is for a desktop without a window manager); 1500 x 940 with no screen to ask."""
         screen = self.screen() or QGuiApplication.primaryScreen()
         available = screen.availableGeometry() if screen is not None else None
-        width = min(1500, available.width()) if available is not None else 1500
-        height = min(940, available.height()) if available is not None else 940
-        self.resize(width, height)
+        if available is None:
+            self.resize(1500, 940)
+            return
+        self.resize(available.width(), available.height())
 
     def _build_shortcuts(self) -> None:
         """Keys for the line's actions (they work wherever the focus is in this window)."""

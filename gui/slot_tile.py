@@ -263,6 +263,9 @@ class SlotTile(QFrame):
         self.hint_label = QLabel("")
         self.hint_label.setWordWrap(True)
         self.hint_label.setObjectName("hint")
+        # A hint longer than its room loses its last lines, never its first (centred text is
+        # cut at both ends and looks like it runs under the step above); the tooltip has it all.
+        self.hint_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.hint_label, 1)
 
         self.code_label = QLabel("")

@@ -34,6 +34,8 @@ OPTIONS = {
     "signin16": ["--boards", "0", "--slots", "16"],
 }
 SCREENS = {"line16": "1366x768x24", "signin16": "1366x768x24"}
+EXTRA_SHOTS = {"line16-1080": ("line16", "1920x1080x24")}
+"""More pictures of a scene, ``name: (scene, screen)``: the same line on a Full HD screen."""
 
 
 def shrink(path: Path) -> None:
@@ -57,18 +59,20 @@ def shrink(path: Path) -> None:
 def main(scenes: list[str]) -> int:
     IMAGES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for scene in scenes or SCENES:
-            out = IMAGES / f"{scene}.png"
-            with xvfb(SCREENS.get(scene, SCREEN)) as display:
+        shots = {name: (name, SCREENS.get(name, SCREEN)) for name in SCENES} | EXTRA_SHOTS
+        for name in scenes or shots:
+            scene, screen = shots[name]
+            out = IMAGES / f"{name}.png"
+            with xvfb(screen) as display:
                 result = run_app(
-                    display, "--demo", "--dir", str(Path(tmp) / scene), "--scene", scene,
+                    display, "--demo", "--dir", str(Path(tmp) / name), "--scene", scene,
                     *OPTIONS[scene], "--screenshot", str(out), "--quit-after", "40",
                 )
             if result.returncode != 0 or not out.exists():
-                print(f"{scene}: FAILED\n{result.stderr[-3000:]}")
+                print(f"{name}: FAILED\n{result.stderr[-3000:]}")
                 return 1
             shrink(out)
-            print(f"{scene}: {out.relative_to(ROOT)} ({out.stat().st_size // 1024} KB)")
+            print(f"{name}: {out.relative_to(ROOT)} ({out.stat().st_size // 1024} KB)")
     return 0
 
 

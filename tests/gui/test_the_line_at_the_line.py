@@ -238,6 +238,21 @@ def test_step_n_of_9_and_its_bar_agree(qtbot):
     assert (tile.progress.value(), tile.progress.maximum()) == (6, 9)
 
 
+def test_a_long_hint_on_a_small_tile_keeps_its_first_line_in_view(qtbot):
+    tile = SlotTile("A3")
+    qtbot.addWidget(tile)
+    tile.resize(170, 200)
+    hint = "The board put a different serial in its certificate request than it reported. " * 3
+    tile.set_slot(Slot("A3", state=SlotState.FAIL, present=True, step="check_csr", step_index=6, started_at=0.0,
+                       code="CSR_CN_MISMATCH", hint=hint), True)
+    tile.show()
+    qtbot.waitExposed(tile)
+
+    assert tile.hint_label.alignment() & Qt.AlignmentFlag.AlignTop  # cut at the bottom, never the top
+    assert tile.hint_label.toolTip() == hint
+    assert tile.hint_label.geometry().top() >= tile.step_label.geometry().bottom()
+
+
 def test_a_fast_fail_shows_its_real_elapsed_time(make_app):
     app = make_app()
     app.sign_in()
