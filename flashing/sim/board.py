@@ -107,8 +107,8 @@ class SimulatedBoard(SimulatedDevice):
                 self._stalled = True
         if self._stalled or (isinstance(command, Command) and self.faults.at("deaf-once", command)):
             return True
-        if command == Command.KEYGEN and not self.model.is_repeat(request):
-            self._emulate_keygen(request)
+        if command == Command.KEYGEN and not self.model.is_repeat(request) and not self._emulate_keygen(request):
+            return False  # stopped while "generating": a board being switched off
         answer = self.model.handle(request)
         if isinstance(command, Command):
             if self.faults.at("slow", command):
@@ -124,15 +124,18 @@ class SimulatedBoard(SimulatedDevice):
             self.clock.send(self.link, f"I (prov) answered 0x{request.cmd:02x}\r\n".encode() + b"\x00")
         return True
 
-    def _emulate_keygen(self, request: Frame) -> None:
-        """Take ``keygen_ms`` like a real board, telling the station we are alive meanwhile."""
+    def _emulate_keygen(self, request: Frame) -> bool:
+        """Take ``keygen_ms`` like a real board, telling the station we are alive meanwhile.
+        False when the board was stopped meanwhile (it then answers nothing)."""
         deadline = time.monotonic() + self.keygen_seconds
         if self.keygen_seconds > 0:
             self.clock.send(self.link, self.model.progress(request))  # the 500 ms rule counts to the first frame
         while (remaining := deadline - time.monotonic()) > 0:
-            time.sleep(min(PROGRESS_INTERVAL, remaining))
+            if self._stop.wait(min(PROGRESS_INTERVAL, remaining)):
+                return False
             if deadline - time.monotonic() > 0:
                 self.clock.send(self.link, self.model.progress(request))
+        return True
 
 
 def _flip_one_byte(frame: bytes) -> bytes:

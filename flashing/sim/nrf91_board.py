@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import time
 
 from .board import WireClock
 from .device import SimulatedDevice
@@ -140,8 +139,8 @@ class SimulatedNrf91Modem(SimulatedDevice):
             self._stalled = True
         if self._stalled or self.faults.at("deaf-once", steps):
             return True
-        if "keygen" in steps and self.keygen_seconds:
-            time.sleep(self.keygen_seconds)
+        if "keygen" in steps and self.keygen_seconds and self._stop.wait(self.keygen_seconds):
+            return False  # stopped while "generating": a modem being switched off
         if overflow:
             answer = "ERROR\r\n"
         else:

@@ -171,12 +171,13 @@ class PrintQueue:
 
     def __init__(self, printer: PrinterTransport, *, store: QueueStore | None = None,
                  listener: Listener | None = None, backoff_first: float = 0.5, backoff_max: float = 30.0,
-                 probe_seconds: float = 15.0, remember_printed: int = 10_000):
+                 probe_seconds: float = 5.0, remember_printed: int = 10_000):
         self.printer = printer
         self.store = store if store is not None else MemoryStore()
         self.listeners: list[Listener] = [listener] if listener is not None else []
         self.backoff_first, self.backoff_max = backoff_first, backoff_max
         self.probe_seconds = probe_seconds
+        """How often an idle queue asks the printer its state (the status bar is at most this late)."""
         self._lock = threading.Condition()
         self._pending: list[LabelJob] = []
         self._submitted_at: dict[str, float] = {}
