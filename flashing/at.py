@@ -32,10 +32,9 @@ from .errors import (
     FrameTooLong,
     ProtocolError,
 )
+from .nrf91_settings import DEFAULT_MAX_LINE
 from .serial_port import READ_SLICE_SECONDS, SerialPort
 
-DEFAULT_MAX_LINE = 8 * 1024
-"""Longest line accepted from a modem. A %KEYGEN answer (CSR + COSE) is ~600-900 characters."""
 MAX_URCS_KEPT = 64
 TERMINATOR = b"\r\n"
 

@@ -36,13 +36,11 @@ from .errors import (
     NotAShell,
     PasswordMissing,
 )
+from .greengrass_settings import DEFAULT_MAX_LINE
 from .serial_port import READ_SLICE_SECONDS, SerialPort
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_LINE = 1024
-"""Longest command line sent. A tty in canonical mode takes 4095 characters per line
-(Linux N_TTY); 1 KiB leaves room for shells and consoles with smaller limits."""
 BITS_PER_BYTE = 10
 QUIET_SECONDS = 0.3
 """Silence on the console that means "it has said what it had to say" during login."""

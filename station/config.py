@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flashing.greengrass import GreengrassSettings
-from flashing.nrf91 import (
+from flashing.greengrass_settings import GreengrassSettings
+from flashing.nrf91_settings import (
     DEFAULT_CLAIM_SEC_TAG,
     DEFAULT_DEVICE_SEC_TAG,
     DEFAULT_MAX_COMMAND,

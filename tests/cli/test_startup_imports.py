@@ -17,6 +17,24 @@ def test_importing_the_cli_loads_no_heavy_package():
     assert loaded == ""
 
 
+def test_reading_station_ini_loads_no_board_driver_and_no_pyserial(station_folder):
+    code = ("import sys; from station.config import load_config; "
+            f"load_config({str(station_folder / 'station.ini')!r}); "
+            "print(','.join(m for m in ('serial', 'flashing.nrf91', 'flashing.greengrass', 'flashing.agent', "
+            "'flashing.console') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+    assert loaded == ""
+
+
+def test_the_drivers_settings_are_the_ones_station_ini_builds():
+    from flashing.greengrass import GreengrassSettings as DriverGreengrass
+    from flashing.nrf91 import Nrf91Settings as DriverNrf91
+    from station.config import GreengrassSettings, Nrf91Settings
+
+    assert (DriverNrf91, DriverGreengrass) == (Nrf91Settings, GreengrassSettings)
+
+
 def test_opening_the_records_package_does_not_import_numpy():
     code = "import sys, records; print('numpy' in sys.modules)"
 
