@@ -5,7 +5,6 @@ Start at :class:`Records` (``records/db.py``). The schema and its migrations are
 ``records/schema.py``; the audit hash chain in ``records/audit.py``.
 """
 
-from . import _lean  # noqa: F401 - first: sqlite-utils without numpy (see _lean.py)
 from .clock import iso_utc, utc_now_iso
 from .db import Records
 from .errors import (

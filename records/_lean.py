@@ -27,5 +27,3 @@ def import_sqlite_utils() -> None:
             if sys.modules.get(name, 0) is None:
                 del sys.modules[name]
 
-
-import_sqlite_utils()

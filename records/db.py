@@ -31,9 +31,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlite_utils import Database
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 from . import schema
 from .audit import GENESIS, HEAD_HASH_KEY, HEAD_ID_KEY, chain_hash, details_json, verify_chain
@@ -1116,7 +1117,7 @@ def _open_database(path: Path, busy_timeout_s: float) -> Database:
     except sqlite3.Error as exc:
         raise _translate(exc, path) from exc
     try:
-        db = Database(conn, execute_plugins=False)
+        db = _sqlite_utils_database()(conn, execute_plugins=False)
         schema.refuse_if_too_new(db, str(path))  # before changing anything in the file
         db.enable_wal()
         db.execute("PRAGMA foreign_keys = ON")
@@ -1131,7 +1132,38 @@ def _open_database(path: Path, busy_timeout_s: float) -> Database:
     return db
 
 
-def _open_read_only(path: Path, busy_timeout_s: float) -> Database:
+def _sqlite_utils_database() -> type[Database]:
+    """sqlite-utils, imported on the first writable open (without numpy, see ``_lean.py``)."""
+    from ._lean import import_sqlite_utils
+
+    import_sqlite_utils()
+    from sqlite_utils import Database
+
+    return Database
+
+
+class ReadOnlyConnection:
+    """The part of sqlite-utils' ``Database`` the records use (``execute``, ``query``,
+    ``conn``, ``close``), for a file opened read-only: a command that only looks
+    (``station units``, ``sync status``) then never imports sqlite-utils (~45 ms)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] | None = None) -> sqlite3.Cursor:
+        return self.conn.execute(sql) if parameters is None else self.conn.execute(sql, parameters)
+
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        cursor = self.execute(sql, params)
+        keys = [column[0] for column in cursor.description or ()]
+        for row in cursor:
+            yield dict(zip(keys, row, strict=True))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _open_read_only(path: Path, busy_timeout_s: float) -> ReadOnlyConnection:
     """Connect for reading only. A WAL database in a folder this process cannot write
     (a read-only mount) cannot be opened plainly read-only, because SQLite wants its
     shared-memory file; then it is opened as immutable, which is right for such a mount."""
@@ -1144,8 +1176,8 @@ def _open_read_only(path: Path, busy_timeout_s: float) -> Database:
                 f"{path.resolve().as_uri()}?{flags}", uri=True, timeout=busy_timeout_s,
                 isolation_level=None, check_same_thread=False,
             )
-            db = Database(conn, execute_plugins=False)
-            schema.refuse_if_too_new(db, str(path))
+            db = ReadOnlyConnection(conn)
+            schema.refuse_if_too_new(db, str(path))  # type: ignore[arg-type]
             return db
         except sqlite3.Error as exc:
             last = exc

@@ -15,12 +15,14 @@ for that (SQLite ignores ``PRAGMA foreign_keys`` inside a transaction).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from sqlite_utils import Database
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 from .errors import SchemaTooNew
 
-Migration = Callable[[Database], None]
+Migration = Callable[["Database"], None]
 
 _V1_STATEMENTS = (
     # Small key/value facts about the database itself, e.g. the audit log's head.

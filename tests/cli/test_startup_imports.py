@@ -35,6 +35,17 @@ def test_the_drivers_settings_are_the_ones_station_ini_builds():
     assert (DriverNrf91, DriverGreengrass) == (Nrf91Settings, GreengrassSettings)
 
 
+def test_reading_a_database_read_only_loads_no_sqlite_utils(tmp_path):
+    from records import Records
+
+    Records(tmp_path / "station.sqlite").close()
+    code = ("import sys; from records import Records; "
+            f"r = Records({str(tmp_path / 'station.sqlite')!r}, read_only=True); r.count_units(); list(r.iter_units()); "
+            "print('sqlite_utils' in sys.modules)")
+
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
 def test_opening_the_records_package_does_not_import_numpy():
     code = "import sys, records; print('numpy' in sys.modules)"
 
