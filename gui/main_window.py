@@ -115,7 +115,7 @@ class MainWindow(QMainWindow):
         self._fit_to_screen()
 
         self.bridge = EventBridge(line.bus, self)
-        self.bridge.connect_queued("slot_changed", self._slot_changed)
+        self.bridge.connect_queued("slots_changed", self._slots_changed)
         self.bridge.connect_queued("attempt_finished", self._attempt_finished)
         self.bridge.connect_queued("device_outside_slots", self._device_outside_slots)
 
@@ -677,6 +677,10 @@ class MainWindow(QMainWindow):
             self.tiles[port] = tile
             self.grid.add(tile)
         return tile
+
+    def _slots_changed(self) -> None:
+        for slot in self.bridge.take_slots():
+            self._slot_changed(slot)
 
     def _slot_changed(self, slot: Slot) -> None:
         """Keep the newest state per port; tiles are redrawn at most every RENDER_MS."""
