@@ -127,9 +127,9 @@ def main() -> None:
 def _remember_table(ini: Path) -> None:
     """Mark the table as the one the units were synced to, so the sync is a real no-op."""
     from records import Records
-    from station.sync.engine import table_identity
     from station.config import load_config
     from station.sync.dynamo import make_client
+    from station.sync.engine import table_identity
 
     config = load_config(ini)
     identity = table_identity(make_client(config.cloud), config.cloud.table)
