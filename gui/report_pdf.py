@@ -425,9 +425,14 @@ class _Document:
         if not report.units:
             self.text("No units yet.")
             return
-        needing = report.exceptions()
+        shown: list = []
+        needing = 0
+        for row in report.iter_exceptions():  # one pass: a million-unit batch is read, not held
+            needing += 1
+            if len(shown) < PDF_UNIT_LIMIT:
+                shown.append(row)
         self.text(
-            f"{len(needing)} of {len(report.units)} units: not PASS, PASS only after a retry, "
+            f"{needing} of {len(report.units)} units: not PASS, PASS only after a retry, "
             "revoked, or not synced yet. Every unit is in the HTML, CSV and JSON reports; "
             "`station trace SERIAL` shows one unit's full history.",
             size=8.5, color=MUTED,
@@ -435,7 +440,6 @@ class _Document:
         if not needing:
             self.text("None: every unit passed on its first attempt and is synced.")
             return
-        shown = needing[:PDF_UNIT_LIMIT]
         self.table(
             ["Serial", "Result", "Att.", "Status", "Sync", "Last error", "Operator",
              "Device key SHA-256"],
@@ -446,9 +450,9 @@ class _Document:
             [0.15, 0.08, 0.05, 0.09, 0.09, 0.19, 0.12, 0.23],
             right=frozenset({2}), mono=frozenset({0, 7}), size=7,
         )
-        if len(needing) > len(shown):
+        if needing > len(shown):
             self.note(
-                f"{len(needing) - len(shown)} more units need a look; the PDF lists the first "
+                f"{needing - len(shown)} more units need a look; the PDF lists the first "
                 f"{PDF_UNIT_LIMIT} by serial. See the CSV or HTML report for all of them."
             )
 

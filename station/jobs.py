@@ -138,13 +138,13 @@ def _sync(spec: dict[str, Any]) -> dict[str, Any]:
 def _report(spec: dict[str, Any]) -> str:
     from station.context import open_station
     from station.reports.data import ReportError, build_report
-    from station.reports.formats import STREAMED, write_report
+    from station.reports.formats import ONE_PASS, write_report
 
     station = open_station(spec["config"], read_only=True)
     try:
         fmt = spec["format"]
         report = build_report(station.records, spec["batch"], station_id=station.config.station_id,
-                              stream_units=fmt in STREAMED)
+                              stream_units=fmt in ONE_PASS)
         target = Path(spec["path"]).expanduser().resolve()
         partial = target.with_name(target.name + ".part")
         try:

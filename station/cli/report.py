@@ -73,7 +73,7 @@ def report_command(
 
     def run() -> None:
         from station.reports.data import ReportError, build_report
-        from station.reports.formats import STREAMED, report_filename, write_report
+        from station.reports.formats import ONE_PASS, report_filename, write_report
 
         if source == "cloud":
             from station.reports.cloud_source import cloud_report_for_station
@@ -94,7 +94,7 @@ def report_command(
             station_id = station.config.station_id
             report = build_report(
                 station.records, batch_id, include_units=not no_units, station_id=station_id,
-                stream_units=fmt in STREAMED,
+                stream_units=fmt in ONE_PASS,
             )
         target = output
         if target is None:

@@ -235,14 +235,14 @@ class BatchReport:
     def exceptions(self) -> list[UnitRow]:
         """Units that need a look: not PASS, PASS only after a retry, revoked, or not
         synced yet (what the PDF lists)."""
-        return [
-            row
-            for row in self.units
-            if row.result != "pass"
-            or row.first_pass == 0
-            or row.status == "revoked"
-            or row.sync_state == "pending"
-        ]
+        return list(self.iter_exceptions())
+
+    def iter_exceptions(self) -> Iterator[UnitRow]:
+        """:meth:`exceptions` one at a time, in one pass over the unit list (which a
+        streamed report reads from the database as it goes)."""
+        for row in self.units:
+            if row.result != "pass" or row.first_pass == 0 or row.status == "revoked" or row.sync_state == "pending":
+                yield row
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,9 @@ def render(report: BatchReport, fmt: str) -> bytes:
 
 STREAMED = ("html", "csv", "json")
 """Formats :func:`write_report` writes as it goes: the unit list never sits in memory."""
+ONE_PASS = (*STREAMED, "pdf")
+"""Formats that read the unit list once, front to back (the PDF keeps only the units that
+need a look): their report can be built with ``stream_units=True``."""
 
 
 def write_report(report: BatchReport, fmt: str, stream: BinaryIO) -> None:

@@ -393,6 +393,25 @@ def test_pdf_has_the_figures(report: BatchReport, tmp_path: Path) -> None:
     assert "SN001" not in words  # a clean first-try PASS, synced: not an exception
 
 
+def test_a_pdf_read_from_the_database_as_it_goes_says_what_the_one_in_memory_says(
+    known_db: Path, report: BatchReport, tmp_path: Path
+) -> None:
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    with Records(known_db) as records:
+        streamed = build_report(records, BATCH, now=report_clock, station_id="ST-QA", stream_units=True)
+    texts = []
+    for built in (report, streamed):
+        source = tmp_path / "report.pdf"
+        source.write_bytes(render(built, "pdf"))
+        texts.append(subprocess.run([pdftotext, "-layout", str(source), "-"], check=True,
+                                    capture_output=True, text=True, timeout=60).stdout)
+
+    assert texts[0] == texts[1]
+    assert "4of6units" in "".join(unicodedata.normalize("NFKC", texts[1]).split())
+
+
 def test_pdf_of_an_empty_batch(empty_report: BatchReport, tmp_path: Path) -> None:
     pdf = render(empty_report, "pdf")
     assert pdf.startswith(b"%PDF")
