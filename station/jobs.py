@@ -90,9 +90,13 @@ def stop_jobs() -> int:
 
 
 def _child_env() -> dict[str, str]:
+    """The app's environment; from a source checkout, with the checkout first on the path,
+    so the child runs the same code as the app however the app was started. (An installed
+    station is found by the child as by the app: nothing is put before the standard library.)"""
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)  # the child finds our packages however we were started
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file():
+        env["PYTHONPATH"] = str(root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 
