@@ -62,6 +62,7 @@ def run_job(spec: dict[str, Any], *, timeout: float | None = None) -> Any:
     child = subprocess.Popen(
         [sys.executable, "-m", "station.jobs"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, env=_child_env(),
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # Windows: no console flashing up over the app
     )
     with _children_lock:
         _children.add(child)
