@@ -36,6 +36,9 @@ from station.config import CloudConfig
 from station.errors import StationError, explain
 
 JOB_KINDS = ("sync", "report")
+JOB_NICENESS = 10
+"""How much a job steps back for the app (POSIX ``nice``; Windows: below-normal priority): on a
+two-core line PC the UI and the boards come first, a sync or an export can wait a little."""
 
 
 class JobFailed(StationError):
@@ -62,7 +65,8 @@ def run_job(spec: dict[str, Any], *, timeout: float | None = None) -> Any:
     child = subprocess.Popen(
         [sys.executable, "-m", "station.jobs"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, env=_child_env(),
-        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # Windows: no console flashing up over the app
+        # Windows: no console flashing up over the app, and the line's process comes first.
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0) | getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0),
     )
     with _children_lock:
         _children.add(child)
@@ -179,6 +183,8 @@ def main() -> int:
     import signal
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if hasattr(os, "nice"):
+        os.nice(JOB_NICENESS)
     spec: Any = None
     try:
         spec = json.loads(sys.stdin.read())
