@@ -759,6 +759,8 @@ class MainWindow(QMainWindow):
 
     def _sync_status(self, status) -> None:
         """The last sync's error in full, with what to do (the status bar has no room)."""
+        if self.sync.running:
+            return  # the run records its outcome before the app hears it: wait for the whole of it
         last = status.last_run if status.configured else None
         error = (last or {}).get("error") or ((last or {}).get("failed") and f"{last['failed']} unit(s) were not accepted")
         if not error:

@@ -177,9 +177,9 @@ def test_a_sync_error_is_shown_in_full_with_what_to_do(make_app, make_station, b
     app.click(app.window.sync_panel.button)
 
     bar = app.window.sync_error_bar
-    app.qtbot.waitUntil(bar.isVisible, timeout=WAIT_MS)
+    app.qtbot.waitUntil(lambda: app.window.sync.last_outcome is not None and bar.isVisible(), timeout=WAIT_MS)
     outcome = app.window.sync.last_outcome
-    assert outcome is not None and outcome.error and outcome.hint
+    assert outcome.error and outcome.hint
     assert outcome.error in bar.text(), "the whole error, not a line cut at 520 px"
     assert f"What to do: {outcome.hint}" in bar.text()
     assert bar.wordWrap()
@@ -215,7 +215,7 @@ def test_the_units_and_qa_tables_refresh_after_a_sync(make_app, make_station, bo
 
     app.qtbot.waitUntil(lambda: shown(window.units_model) == "synced", timeout=WAIT_MS)
     app.qtbot.waitUntil(lambda: shown(window.qa_tab.model) == "synced", timeout=WAIT_MS)
-    assert window.sync_panel.pending_label.text() == "0 waiting for the cloud"
+    app.qtbot.waitUntil(lambda: window.sync_panel.pending_label.text() == "0 waiting for the cloud", timeout=WAIT_MS)
 
 
 def test_a_report_export_runs_off_the_ui_thread_and_says_where_the_file_went(make_app, boards, tmp_path):
