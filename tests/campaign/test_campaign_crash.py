@@ -31,25 +31,25 @@ def loopback_aws(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def run_campaign(tmp_path, endpoint_url: str, kills: int) -> None:
+def run_campaign(tmp_path, endpoint_url: str, kills: int, boards: int = 50) -> None:
     seed = campaign_seed()
-    print(f"\ncrash-kill campaign: 50 boards, {kills} kills, seed {seed} (replay with {SEED_ENV}={seed})")
+    print(f"\ncrash-kill campaign: {boards} boards, {kills} kills, seed {seed} (replay with {SEED_ENV}={seed})")
     report = run_crash_campaign(
-        tmp_path / "station", boards=50, kills=kills, seed=seed, endpoint_url=endpoint_url,
+        tmp_path / "station", boards=boards, kills=kills, seed=seed, endpoint_url=endpoint_url,
         table=f"crash-{uuid.uuid4().hex[:12]}", echo=print,
     )
     text = "\n".join(report.lines())
     print(text)
     assert len(report.kills) == kills, text
     assert not report.all_problems, text
-    assert report.units == 50 and report.synced_items == 50, text
-    assert report.attempts.get("pass") == 50, text
+    assert report.units == boards and report.synced_items == boards, text
+    assert report.attempts.get("pass") == boards, text
     assert "running" not in report.attempts and "fail" not in report.attempts, text
     assert report.attempts.get("aborted", 0) == sum(k.open_attempts for k in report.kills), text
 
 
 def test_campaign_crash_short(tmp_path, dynamodb_endpoint, loopback_aws):
-    run_campaign(tmp_path, dynamodb_endpoint, kills=3)
+    run_campaign(tmp_path, dynamodb_endpoint, kills=2, boards=30)
 
 
 @pytest.mark.slow

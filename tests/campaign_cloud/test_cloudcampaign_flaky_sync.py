@@ -33,7 +33,7 @@ def _assert_campaign(figures, plan: FlakyPlan) -> None:
 
 
 def test_cloudcampaign_flaky_sync_short(dynamodb_endpoint, dynamodb_env, tmp_path):
-    plan = FlakyPlan(units=60, rounds=1, fault_rate=0.2, replays=12)
+    plan = FlakyPlan(units=40, rounds=1, fault_rate=0.2, replays=8)
     figures = _run(dynamodb_endpoint, dynamodb_env, tmp_path / "station", plan)
     _assert_campaign(figures, plan)
 
