@@ -146,28 +146,15 @@ def _sync(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _report(spec: dict[str, Any]) -> str:
     from station.context import open_station
-    from station.reports.data import ReportError, build_report
-    from station.reports.formats import ONE_PASS, write_report
+    from station.reports.data import build_report
+    from station.reports.formats import ONE_PASS, save_report
 
     station = open_station(spec["config"], read_only=True)
     try:
         fmt = spec["format"]
         report = build_report(station.records, spec["batch"], station_id=station.config.station_id,
                               stream_units=fmt in ONE_PASS)
-        target = Path(spec["path"]).expanduser().resolve()
-        partial = target.with_name(target.name + ".part")
-        try:
-            with open(partial, "wb") as handle:
-                write_report(report, fmt, handle)
-            os.replace(partial, target)
-        except OSError as exc:
-            raise ReportError(
-                f"cannot write the report to {target}: {exc.strerror or exc}", code="REPORT_WRITE_FAILED",
-                hint="Choose another file (a folder you can write to, with room on its disk).",
-            ) from None
-        finally:
-            partial.unlink(missing_ok=True)  # a stopped or failed export leaves no half file
-        return str(target)
+        return str(save_report(report, fmt, spec["path"]))
     finally:
         station.close()
 

@@ -73,7 +73,7 @@ def report_command(
 
     def run() -> None:
         from station.reports.data import ReportError, build_report
-        from station.reports.formats import ONE_PASS, report_filename, write_report
+        from station.reports.formats import ONE_PASS, report_filename, save_report, write_report
 
         if source == "cloud":
             from station.reports.cloud_source import cloud_report_for_station
@@ -105,15 +105,7 @@ def report_command(
             stream.flush()
             return
         path = Path(target)
-        try:
-            with open(path, "wb") as handle:
-                write_report(report, fmt, handle)
-        except OSError as exc:
-            raise ReportError(
-                f"cannot write the report to {path}: {exc.strerror or exc}",
-                code="REPORT_WRITE_FAILED",
-                hint="Choose another file with -o FILE (a folder you can write to).",
-            ) from None
+        save_report(report, fmt, path, hint="Choose another file with -o FILE (a folder you can write to).")
         click.echo(f"{fmt.upper()} report of batch {batch_id} ({report.header.source}) "
                    f"written to {path}")
         click.echo(summary_line(report))

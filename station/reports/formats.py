@@ -23,9 +23,11 @@ import html
 import io
 import json
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from station.reports.data import (
@@ -98,6 +100,28 @@ def write_report(report: BatchReport, fmt: str, stream: BinaryIO) -> None:
                 stream.write(part.encode("utf-8"))
     else:
         stream.write(render(report, fmt))
+
+
+def save_report(report: BatchReport, fmt: str, path: str | os.PathLike[str], *,
+                hint: str = "Choose another file (a folder you can write to, with room on its disk).") -> Path:
+    """Write the report to ``path`` (:func:`write_report`), whole or not at all: it is written
+    to ``NAME.part`` and renamed. Returns the absolute path; a file that cannot be written is
+    :class:`ReportError` ``REPORT_WRITE_FAILED`` with ``hint``."""
+    target = Path(path).expanduser().resolve()
+    special = target.exists() and not target.is_file()  # a device or a pipe: written as it is
+    partial = target if special else target.with_name(target.name + ".part")
+    try:
+        with open(partial, "wb") as handle:
+            write_report(report, fmt, handle)
+        if not special:
+            os.replace(partial, target)
+    except OSError as exc:
+        raise ReportError(f"cannot write the report to {target}: {exc.strerror or exc}",
+                          code="REPORT_WRITE_FAILED", hint=hint) from None
+    finally:
+        if not special:
+            partial.unlink(missing_ok=True)  # a stopped or failed report leaves no half file
+    return target
 
 
 def _pages(rows: Iterable[Any], size: int = 5000) -> Iterator[list[Any]]:
