@@ -48,11 +48,17 @@ from station.provisioning.runner import SlotState
 TICK_MS = 5
 
 
-def start_sim(count: int, baud: int, keygen_ms: float) -> tuple[subprocess.Popen[str], list[str]]:
+def stand_in(niceness: int):
+    """How a stand-in for another machine (the boards, the cloud) is started: at ``niceness``,
+    so that on this one PC it takes only the CPU the station leaves, as the real ones take none."""
+    return (lambda: os.nice(niceness)) if niceness else None
+
+
+def start_sim(count: int, baud: int, keygen_ms: float, niceness: int) -> tuple[subprocess.Popen[str], list[str]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "station", "sim", "--boards", str(count), "--baud", str(baud),
          "--keygen-ms", str(keygen_ms)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, text=True, preexec_fn=stand_in(niceness),
     )
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -61,10 +67,10 @@ def start_sim(count: int, baud: int, keygen_ms: float) -> tuple[subprocess.Popen
     raise RuntimeError("station sim did not print its ports")
 
 
-def start_cloud(ini: Path) -> tuple[subprocess.Popen[str], str]:
+def start_cloud(ini: Path, niceness: int) -> tuple[subprocess.Popen[str], str]:
     """``station cloud local`` in a child process, with the station's table made; its URL."""
     proc = subprocess.Popen([sys.executable, "-m", "station", "--config", str(ini), "cloud", "local", "--port", "0"],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=stand_in(niceness))
     assert proc.stdout is not None
     url = ""
     for line in proc.stdout:
@@ -122,6 +128,9 @@ def main() -> int:
     parser.add_argument("--baud", type=int, default=115200)
     parser.add_argument("--keygen-ms", type=float, default=1000.0)
     parser.add_argument("--idle-seconds", type=float, default=2.0)
+    parser.add_argument("--stand-in-niceness", type=int, default=10,
+                        help="nice value of the simulated boards and cloud, which are other machines on a real "
+                             "line (0: compete with the app as equals)")
     args = parser.parse_args()
 
     app = QApplication.instance() or QApplication([])
@@ -140,7 +149,7 @@ def main() -> int:
         elif not args.no_cloud and args.sync_every > 0:
             from dataclasses import replace
 
-            cloud_proc, url = start_cloud(ini)
+            cloud_proc, url = start_cloud(ini, args.stand_in_niceness)
             station.config = replace(station.config, cloud=replace(station.config.cloud, endpoint_url=url))
         ports = DemoSlots(demo_slot_names(args.slots))  # a fixture: the next board goes into a freed slot
         line = LineSession(station, station.claim(), ports, poll_interval=0.1)
@@ -155,7 +164,7 @@ def main() -> int:
 
         idle = meter.run(lambda: False, args.idle_seconds)
 
-        sim, sim_ports = start_sim(args.boards, args.baud, args.keygen_ms)
+        sim, sim_ports = start_sim(args.boards, args.baud, args.keygen_ms, args.stand_in_niceness)
         waiting = list(sim_ports)
         done: set[int] = set()
 
@@ -224,7 +233,8 @@ def main() -> int:
     print(f"  idle window            {figures(idle)}")
     print(f"  {args.slots} slots busy         {figures(busy)}")
     print(f"  boards: {len(results)} provisioned ({passed} PASS) in {elapsed:.1f} s, {args.slots} at a time, "
-          f"{args.baud} baud, keygen {args.keygen_ms:.0f} ms; {syncs} sync run(s); "
+          f"{args.baud} baud, keygen {args.keygen_ms:.0f} ms, boards and cloud at nice {args.stand_in_niceness}; "
+          f"{syncs} sync run(s); "
           f"{saved} {args.format.upper()} report(s) exported")
     if last_sync is not None:
         print(f"  last sync: sent {last_sync.sent}, {last_sync.error or 'no error'}; {left} unit(s) still pending "
