@@ -121,53 +121,67 @@ SELECT
 FROM per
 """
 
-_ALLOW_LIST_TOTALS_SQL = """
+# The batch's allow-list rows by claim certificate, with the figures of each: the claim
+# certificates and the allow-list totals in one walk over the rows (a million-unit batch
+# reads each unit row once, not twice).
+_ALLOW_LIST_BY_CLAIM_SQL = """
 SELECT
+    claim_cert_sha256,
     count(*) AS rows,
-    coalesce(sum(status = 'revoked'), 0) AS revoked,
-    coalesce(sum(synced_rev < rev), 0) AS pending_sync,
-    coalesce(sum(synced_rev >= rev), 0) AS synced
+    sum(status = 'revoked') AS revoked,
+    sum(synced_rev < rev) AS pending_sync,
+    sum(synced_rev >= rev) AS synced
 FROM units WHERE batch = ?
+GROUP BY claim_cert_sha256
 """
 
-# The unit's allow-list row (in this batch) gives status, key, PASS times, operator and
-# sync state; a unit that never passed here gets operator, station and error code from
-# its newest attempt (a few rows, looked up only for those).
-_UNIT_ROWS_SQL = (  # constant fragments only, joined once at import
-    _PER_SERIAL_CTE  # noqa: S608
-    + """
+# One row per serial, grouped straight off attempts_by_batch_report (batch, serial order), so
+# rows come out in serial order with no sort, and a page (LIMIT) stops early. The unit's
+# allow-list row (in this batch) gives status, key, PASS times, operator and sync state; it
+# is joined per attempt, which is per unit but for the few re-tested ones (``units.serial``
+# is unique). A unit that never passed here gets operator, station and error code from its
+# newest attempt, found through attempts_by_serial (serial, id): a few rows, looked up
+# only for those, whatever the size of the batch.
+_NEWEST_ATTEMPTS = (
+    "(SELECT b.{column} FROM attempts AS b INDEXED BY attempts_by_serial "
+    "WHERE b.serial = a.serial AND b.batch = :batch ORDER BY b.id DESC LIMIT 1)"
+)
+_UNIT_ROWS_TEMPLATE = """
 SELECT
-    per.serial AS serial,
-    CASE WHEN per.passed THEN 'pass' WHEN per.running THEN 'running' ELSE 'fail' END
-        AS result,
-    per.attempts AS attempts,
-    per.first_pass AS first_pass,
+    a.serial AS serial,
+    CASE WHEN max(a.result = 'pass') THEN 'pass' WHEN max(a.result = 'running') THEN 'running'
+        ELSE 'fail' END AS result,
+    count(*) AS attempts,
+    min(a.id * 2 + (a.result = 'pass')) % 2 AS first_pass,
     u.status AS status,
     u.device_key_sha256 AS device_key_sha256,
     u.first_pass_at AS first_pass_at,
     u.last_pass_at AS last_pass_at,
-    CASE WHEN u.serial IS NOT NULL THEN u.operator ELSE (
-        SELECT a.operator FROM attempts AS a
-        WHERE a.batch = :batch AND a.serial = per.serial ORDER BY a.id DESC LIMIT 1
-    ) END AS operator,
-    CASE WHEN u.serial IS NOT NULL THEN u.station_id ELSE (
-        SELECT a.station_id FROM attempts AS a
-        WHERE a.batch = :batch AND a.serial = per.serial ORDER BY a.id DESC LIMIT 1
-    ) END AS station_id,
+    CASE WHEN u.serial IS NOT NULL THEN u.operator ELSE {operator} END AS operator,
+    CASE WHEN u.serial IS NOT NULL THEN u.station_id ELSE {station_id} END AS station_id,
     CASE WHEN u.serial IS NULL THEN NULL WHEN u.synced_rev >= u.rev THEN 'synced'
         ELSE 'pending' END AS sync_state,
-    CASE WHEN per.passed THEN NULL ELSE (
-        SELECT a.error_code FROM attempts AS a
-        WHERE a.batch = :batch AND a.serial = per.serial ORDER BY a.id DESC LIMIT 1
-    ) END AS last_error_code
-FROM per
-LEFT JOIN units AS u ON u.serial = per.serial AND u.batch = :batch
+    CASE WHEN max(a.result = 'pass') THEN NULL ELSE {error_code} END AS last_error_code{extra}
+FROM attempts AS a
+LEFT JOIN units AS u ON u.serial = a.serial AND u.batch = :batch
+WHERE a.batch = :batch AND a.serial IS NOT NULL
+GROUP BY a.serial
+ORDER BY a.serial
 """
-)
-# SQLite would sort the whole list in a temporary b-tree; the rows come out of the GROUP BY
-# in serial order already, so Python's sort (linear on sorted input) is cheaper for the
-# whole list. A page (LIMIT) asks SQLite for the order.
-_UNIT_PAGE_SQL = _UNIT_ROWS_SQL + " ORDER BY per.serial LIMIT :limit"
+
+
+def _unit_rows_sql(extra: str = "") -> str:
+    """The unit list's statement (constant fragments only, built once at import)."""
+    newest = {column: _NEWEST_ATTEMPTS.format(column=column)
+              for column in ("operator", "station_id", "error_code")}
+    return _UNIT_ROWS_TEMPLATE.format(extra=extra, **newest)
+
+
+_UNIT_ROWS_SQL = _unit_rows_sql()
+_UNIT_PAGE_SQL = _UNIT_ROWS_SQL + " LIMIT :limit"
+# The same rows with an empty last column, the shape of a report's unit row (whose last
+# column, when a unit was provisioned in the cloud, the station does not know).
+_REPORT_UNIT_ROWS_SQL = _unit_rows_sql(extra=",\n    NULL AS provisioned")
 UNIT_COLUMNS = (
     "serial",
     "result",
@@ -183,11 +197,6 @@ UNIT_COLUMNS = (
     "last_error_code",
 )
 """The columns of :meth:`ReportQueries.unit_rows`, in order."""
-
-_CLAIM_CERTS_SQL = (
-    "SELECT claim_cert_sha256, count(*) AS units FROM units WHERE batch = ? "
-    "GROUP BY claim_cert_sha256 ORDER BY units DESC, claim_cert_sha256"
-)
 
 # Failed and aborted attempts by error code, off the covering index; the hints (not in the
 # index) are then read from the newest attempt of each code, a handful of rows.
@@ -270,6 +279,7 @@ class ReportQueries:
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA query_only = ON")
         self._conn.execute("BEGIN")  # the snapshot starts with the first read
+        self._by_claim: dict[str, list[sqlite3.Row]] = {}
 
     def close(self) -> None:
         if self._conn is not None:
@@ -300,7 +310,15 @@ class ReportQueries:
 
     def claim_certificates(self, batch_id: str) -> list[tuple[str, int]]:
         """``(claim_cert_sha256, units)`` of the batch's allow-list rows, most used first."""
-        return [(row[0], row[1]) for row in self._conn.execute(_CLAIM_CERTS_SQL, [batch_id])]
+        rows = [(row["claim_cert_sha256"], row["rows"]) for row in self._allow_list_by_claim(batch_id)]
+        return sorted(rows, key=lambda row: (-row[1], row[0]))
+
+    def _allow_list_by_claim(self, batch_id: str) -> list[sqlite3.Row]:
+        """The batch's allow-list figures by claim certificate, read once per snapshot."""
+        rows = self._by_claim.get(batch_id)
+        if rows is None:
+            rows = self._by_claim[batch_id] = self._conn.execute(_ALLOW_LIST_BY_CLAIM_SQL, [batch_id]).fetchall()
+        return rows
 
     # -- counts ----------------------------------------------------------------------------
 
@@ -362,7 +380,11 @@ class ReportQueries:
 
     def allow_list_totals(self, batch_id: str) -> dict[str, int]:
         """``rows``, ``revoked``, ``pending_sync``, ``synced`` of the batch's allow-list."""
-        return dict(self._conn.execute(_ALLOW_LIST_TOTALS_SQL, [batch_id]).fetchone())
+        totals = dict.fromkeys(("rows", "revoked", "pending_sync", "synced"), 0)
+        for row in self._allow_list_by_claim(batch_id):
+            for name in totals:
+                totals[name] += row[name]
+        return totals
 
     # -- failures, times, throughput --------------------------------------------------------
 
@@ -442,17 +464,22 @@ class ReportQueries:
         cursor.row_factory = None  # plain tuples: 100,000 of them must be cheap
         if limit is not None:
             return cursor.execute(_UNIT_PAGE_SQL, {"batch": batch_id, "limit": int(limit)}).fetchall()
-        rows = cursor.execute(_UNIT_ROWS_SQL, {"batch": batch_id}).fetchall()
-        rows.sort()
-        return rows
+        return cursor.execute(_UNIT_ROWS_SQL, {"batch": batch_id}).fetchall()
 
-    def iter_unit_rows(self, batch_id: str, *, page: int = 5000) -> Iterator[tuple]:
-        """The tuples of :meth:`unit_rows`, in the same (serial) order, read ``page`` at a
-        time from one cursor: a million-unit list in constant memory (SQLite sorts)."""
+    def iter_unit_pages(self, batch_id: str, *, page: int = 5000,
+                        with_provisioned: bool = False) -> Iterator[list[tuple]]:
+        """The tuples of :meth:`unit_rows`, in the same (serial) order, ``page`` at a time
+        from one cursor: a million-unit list in constant memory. ``with_provisioned`` adds a
+        last column, always None (a report's unit row has it for the cloud's sake)."""
         cursor = self._conn.cursor()
         cursor.row_factory = None
-        cursor.execute(_UNIT_ROWS_SQL + " ORDER BY per.serial", {"batch": batch_id})
+        cursor.execute(_REPORT_UNIT_ROWS_SQL if with_provisioned else _UNIT_ROWS_SQL, {"batch": batch_id})
         while rows := cursor.fetchmany(page):
+            yield rows
+
+    def iter_unit_rows(self, batch_id: str, *, page: int = 5000) -> Iterator[tuple]:
+        """The tuples of :meth:`unit_rows` one at a time (:meth:`iter_unit_pages`)."""
+        for rows in self.iter_unit_pages(batch_id, page=page):
             yield from rows
 
 

@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from importlib.metadata import entry_points
+from itertools import chain
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -36,6 +37,7 @@ from station.reports.data import (
     HourBucket,
     ReportError,
     SerialTrace,
+    StreamedUnits,
     UnitRow,
 )
 
@@ -124,7 +126,12 @@ def save_report(report: BatchReport, fmt: str, path: str | os.PathLike[str], *,
     return target
 
 
-def _pages(rows: Iterable[Any], size: int = 5000) -> Iterator[list[Any]]:
+def _pages(rows: Iterable[Any], size: int = 5000) -> Iterator[Sequence[Any]]:
+    """The unit rows a page at a time: a streamed list gives its own pages of plain tuples
+    (positional, in :class:`UnitRow`'s order); a list in hand is cut into pages."""
+    if isinstance(rows, StreamedUnits):
+        yield from rows.pages(size)
+        return
     page: list[Any] = []
     for row in rows:
         page.append(row)
@@ -230,9 +237,9 @@ def _json_chunks(report: BatchReport) -> Iterator[str]:
 _FLAG = {1: True, 0: False, None: None}
 
 
-def _unit_json(row: UnitRow) -> dict[str, Any]:
-    unit = row._asdict()
-    unit["first_pass"] = _FLAG[row.first_pass]
+def _unit_json(row: Sequence[Any]) -> dict[str, Any]:
+    unit = dict(zip(UNIT_FIELDS, row, strict=True))
+    unit["first_pass"] = _FLAG[unit["first_pass"]]
     return unit
 
 
@@ -377,7 +384,7 @@ def _text(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def _csv_unit_lines(units: Iterable[UnitRow], writer: Any, out: Any) -> None:
+def _csv_unit_lines(units: Iterable[Sequence[Any]], writer: Any, out: Any) -> None:
     """Write the unit rows (None as an empty cell, first_pass as 1 or 0).
 
     ``csv.writer`` takes about 4 us a row; formatting the line directly is several times
@@ -389,7 +396,7 @@ def _csv_unit_lines(units: Iterable[UnitRow], writer: Any, out: Any) -> None:
     """
     columns = len(UNIT_FIELDS)
     lines: list[str] = []
-    for r in units:
+    for r in chain.from_iterable(_pages(units)):
         line = (
             f"{r[0]},{r[1]},{'' if r[2] is None else r[2]},{'' if r[3] is None else r[3]},"
             f"{r[4] or ''},{r[5] or ''},{r[6] or ''},{r[7] or ''},{r[8] or ''},{r[9] or ''},"
@@ -662,27 +669,46 @@ class _Escaped(dict):
         return escaped
 
 
-def _html_unit_rows(units: Iterable[UnitRow], cloud: bool) -> str:
+def _html_unit_rows(units: Iterable[Sequence[Any]], cloud: bool) -> str:
+    rows = units if isinstance(units, Sequence) else list(units)
+    # The many-valued cells (serial, key fingerprint, times) are not worth a look-up table:
+    # one look over the page tells whether any of them needs escaping at all (almost never:
+    # letters, digits, dashes and colons; but the database and the cloud table are not trusted).
+    if _needs_escaping(rows):
+        rows = [tuple(html.escape(str(value)) if i in _MANY_VALUED and value is not None else value
+                      for i, value in enumerate(row)) for row in rows]
     few = _Escaped()
     upper = _Escaped()
-    escape = html.escape  # many-valued cells (serial, key): letters and digits, the most, need none
     first = {1: "yes", 0: "no", None: ""}
     lines = []
     for (serial, result, attempts, first_pass, status, key, first_at, last_at, operator,
-         station, sync, error, provisioned) in units:
+         station, sync, error, provisioned) in rows:
         if result not in upper:
             upper[result] = few[result].upper()
         lines.append(
-            f"<tr><td class=\"k\">{serial if serial.isalnum() else escape(serial)}</td><td class=\"r-{few[result]}\">"
+            f"<tr><td class=\"k\">{serial}</td><td class=\"r-{few[result]}\">"
             f"{upper[result]}</td><td class=\"n\">{'' if attempts is None else attempts}"
             f"</td><td>{first[first_pass]}</td><td>{few[status]}</td><td>{few[sync]}</td>"
-            f"<td class=\"k\">{'' if key is None else key if key.isalnum() else escape(key)}</td>"
+            f"<td class=\"k\">{key or ''}</td>"
             f"<td>{first_at or ''}</td><td>{last_at or ''}</td><td>{few[operator]}</td>"
             f"<td>{few[station]}</td><td>{few[error]}</td>"
             + (f"<td>{provisioned or ''}</td>" if cloud else "")
             + "</tr>\n"
         )
     return "".join(lines)
+
+
+_MANY_VALUED = (0, 5, 6, 7, 12)  # serial, device key, first and last PASS, provisioned
+
+
+def _needs_escaping(rows: Sequence[Sequence[Any]]) -> bool:
+    """Whether a many-valued cell of ``rows`` holds a character HTML escapes (or is not
+    text at all, which only a tampered database gives)."""
+    try:
+        joined = "".join(["".join([row[i] or "" for row in rows]) for i in _MANY_VALUED])
+    except TypeError:
+        return True
+    return any(char in joined for char in "&<>\"'")
 
 
 def _closed(header: Any) -> str:

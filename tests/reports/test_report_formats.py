@@ -496,3 +496,27 @@ def test_html_unit_rows_escape_a_serial_and_key_that_are_not_letters_and_digits(
 
     assert "S&lt;1&gt;&amp;" in text and "&lt;k&quot;&gt;" in text and "&lt;op&gt;" in text
     assert "<td class=\"k\">SN0001</td>" in text and "ab12" in text
+
+
+def test_html_unit_rows_escape_times_and_the_cloud_column_from_a_tampered_source() -> None:
+    from station.reports.data import UnitRow
+    from station.reports.formats import _html_unit_rows
+
+    row = UnitRow("SN1", "pass", 1, 1, "allowed", "ab", "<script>", "<b>", "op", "ST", "synced", None,
+                  "<img src=x>")
+
+    text = _html_unit_rows([row], cloud=True)
+
+    assert "<script>" not in text and "<b>" not in text and "<img" not in text
+    assert "&lt;script&gt;" in text and "&lt;img src=x&gt;" in text
+
+
+def test_html_unit_rows_take_a_serial_that_is_not_text_from_a_tampered_database() -> None:
+    from station.reports.data import UnitRow
+    from station.reports.formats import _html_unit_rows
+
+    row = UnitRow(12345, "fail", 1, 0, None, None, None, None, "op", "ST", None, "BOARD_TIMEOUT", None)
+
+    text = _html_unit_rows([row], cloud=False)
+
+    assert "<td class=\"k\">12345</td>" in text

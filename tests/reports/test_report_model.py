@@ -137,6 +137,54 @@ def test_sql_unit_totals_match_the_python_ones(known_db: Path, report: BatchRepo
     assert [row[0] for row in everything] == sorted(EXPECTED_UNITS)
 
 
+def test_a_unit_row_takes_its_newest_attempt_in_this_batch_and_its_allow_list_row_here(
+    tmp_path: Path,
+) -> None:
+    """SN-A failed twice here and once later in another batch; SN-B passed in another batch
+    and failed here; SN-C is on a fixture right now: each row tells this batch's story."""
+    clock = ManualClock(DAY.replace(hour=9))
+    with Records(tmp_path / "s.sqlite", now=clock) as records:
+        records.open_batch("HERE", PRODUCT, 10, actor="qa")
+        records.open_batch("ELSEWHERE", PRODUCT, 10, actor="qa")
+
+        def attempt(serial: str, batch: str, operator: str, station: str, code: str | None,
+                    minute: int) -> None:
+            clock.set(10, minute)
+            attempt_id = records.start_attempt(port="COM3", station_id=station, operator=operator,
+                                               driver="agent", batch=batch)
+            records.set_attempt_serial(attempt_id, serial)
+            if code is None:
+                records.finish_attempt_pass(
+                    attempt_id, serial=serial, batch=batch, product=PRODUCT,
+                    device_key_sha256=fingerprint(serial), claim_cert_sha256=fingerprint("claim"),
+                    station_id=station, operator=operator, steps=[])
+            else:
+                records.finish_attempt_fail(attempt_id, error_code=code, error_detail=code,
+                                            hint="", steps=[])
+
+        attempt("SN-A", "HERE", "alice", "ST-01", "BOARD_TIMEOUT", 1)
+        attempt("SN-A", "HERE", "bob", "ST-02", "CSR_REJECTED", 2)
+        attempt("SN-A", "ELSEWHERE", "carol", "ST-09", "CLAIM_MISMATCH", 3)
+        attempt("SN-B", "ELSEWHERE", "carol", "ST-09", None, 4)
+        attempt("SN-B", "HERE", "dave", "ST-03", "BOARD_TIMEOUT", 5)
+        clock.set(10, 6)
+        running = records.start_attempt(port="COM4", station_id="ST-04", operator="erin",
+                                         driver="agent", batch="HERE")
+        records.set_attempt_serial(running, "SN-C")
+    with ReportQueries(tmp_path / "s.sqlite") as queries:
+        rows = queries.unit_rows("HERE")
+        pages = list(queries.iter_unit_pages("HERE", page=2, with_provisioned=True))
+
+    no_allow_list_row = (None, None, None, None)
+    assert rows == [
+        ("SN-A", "fail", 2, 0, *no_allow_list_row, "bob", "ST-02", None, "CSR_REJECTED"),
+        ("SN-B", "fail", 1, 0, *no_allow_list_row, "dave", "ST-03", None, "BOARD_TIMEOUT"),
+        ("SN-C", "running", 1, 0, *no_allow_list_row, "erin", "ST-04", None, None),
+    ]
+    assert [len(page) for page in pages] == [2, 1]
+    assert [row for page in pages for row in page] == [(*row, None) for row in rows]
+
+
 def test_empty_batch_gives_a_valid_report_that_says_so(known_db: Path) -> None:
     with Records(known_db) as records:
         report = build_report(records, EMPTY_BATCH, now=report_clock)
