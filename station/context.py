@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import sys
 from dataclasses import dataclass, field
@@ -134,6 +133,9 @@ def setup_logging(config: StationConfig) -> logging.Handler:
     except OSError as exc:
         raise StationError(f"cannot create the log folder {config.log_dir}: {exc.strerror}", code="LOG_UNWRITABLE",
                            hint="Free disk space or fix the folder's permissions ([station] log_dir).") from None
+    # logging.handlers costs every command a few ms at start: only those that log import it
+    from station.logfile import QuietFileHandler
+
     path = config.log_dir / "station.log"
     try:
         handler: logging.Handler = QuietFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
@@ -146,35 +148,3 @@ def setup_logging(config: StationConfig) -> logging.Handler:
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
     return handler
-
-
-class QuietFileHandler(logging.handlers.RotatingFileHandler):
-    """The station log, which never prints a Python traceback on the operator's screen.
-
-    logging's default answer to a failing write (a full disk) is a traceback on stderr for
-    every record; this handler says it once, in one line, and goes on without its log.
-    """
-
-    failed = False
-
-    def flush(self) -> None:
-        try:
-            super().flush()
-        except OSError as exc:
-            self._say_once(exc)
-
-    def close(self) -> None:
-        try:
-            super().close()
-        except OSError as exc:
-            self._say_once(exc)
-
-    def _say_once(self, error: BaseException | None) -> None:
-        if not self.failed:
-            self.failed = True
-            reason = getattr(error, "strerror", None) or error
-            sys.stderr.write(f"warning: LOG_UNWRITABLE: cannot write the station log {self.baseFilename} ({reason}); "
-                             "going on without it. Free disk space.\n")
-
-    def handleError(self, record: logging.LogRecord) -> None:
-        self._say_once(sys.exc_info()[1])

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import functools
 import getpass
+import importlib
 import json
 import logging
 import os
@@ -133,13 +134,30 @@ def _remember_config(ctx: click.Context, param: click.Parameter, value: str | No
 
 
 class StationGroup(click.Group):
-    """Every command also takes ``--config``, so ``station provision --config X`` works too."""
+    """Every command also takes ``--config``, so ``station provision --config X`` works too.
+
+    A command can be known by the module that defines it (:attr:`lazy_commands`, name to
+    module) and is then imported only when it is asked for: ``station units`` does not pay
+    for the sync, the cloud or the app's commands at start; ``station --help`` lists them all.
+    """
 
     group_class = type
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, str] = {}
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         _accept_config_option(cmd)
         super().add_command(cmd, name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            importlib.import_module(self.lazy_commands[cmd_name])  # it adds its commands to the group
+        return super().get_command(ctx, cmd_name)
 
 
 def _accept_config_option(cmd: click.Command) -> None:

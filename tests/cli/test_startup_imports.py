@@ -66,3 +66,36 @@ def test_the_clis_copies_of_names_match_their_owners():
 
     assert FORMATS == REPORT_FORMATS
     assert CLI_ROLES == ROLES
+
+
+def test_every_command_is_known_by_the_module_that_defines_it():
+    import importlib
+
+    from station.cli import COMMAND_MODULES, main
+
+    for module in set(COMMAND_MODULES.values()):
+        importlib.import_module(module)
+
+    assert set(main.commands) == set(COMMAND_MODULES)
+    assert {name: command.callback.__module__ for name, command in main.commands.items()} == COMMAND_MODULES
+
+
+def test_a_command_imports_its_own_module_and_no_other_commands(station_folder):
+    code = ("import sys; from station.cli import main; "
+            "sys.argv[1:] = ['--config', sys.argv[1], 'units']; "
+            "main(standalone_mode=False); "
+            "print(sorted(m for m in sys.modules if m.startswith('station.cli.') and m != 'station.cli.common'), "
+            "'logging.handlers' in sys.modules, file=sys.stderr)")
+    run = subprocess.run([sys.executable, "-c", code, str(station_folder / "station.ini")],
+                         capture_output=True, text=True, check=True)
+
+    assert run.stderr.strip() == "['station.cli.lookup'] False"
+
+
+def test_the_help_lists_every_command():
+    from station.cli import COMMAND_MODULES
+
+    shown = subprocess.run([sys.executable, "-m", "station", "--help"], capture_output=True, text=True,
+                           check=True).stdout
+
+    assert all(f"\n  {name} " in shown for name in COMMAND_MODULES)
