@@ -512,6 +512,20 @@ class Records:
                                             limit=limit, page=page):
             yield Unit(*values)
 
+    def iter_unit_dicts(
+        self,
+        *,
+        batch: str | None = None,
+        status: str | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The units of :meth:`iter_units` as plain dicts of their fields (what JSON output
+        takes), with no model object made and taken apart again for each row."""
+        names = _field_names(Unit)
+        for values in self.iter_unit_values(names, batch=batch, status=status, search=search, limit=limit):
+            yield dict(zip(names, values, strict=True))
+
     def iter_unit_values(
         self,
         columns: Sequence[str],

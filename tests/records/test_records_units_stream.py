@@ -45,3 +45,18 @@ def test_column_widths_cover_every_streamed_unit(many):
 def test_an_empty_station_streams_nothing(records):
     assert list(records.iter_units()) == []
     assert records.unit_widths()["count"] == 0
+
+
+@pytest.mark.parametrize("filters", [{}, {"batch": "B2"}, {"status": "revoked", "limit": 1}])
+def test_unit_dicts_are_the_units_fields_in_the_same_order(many, filters):
+    import dataclasses
+
+    assert list(many.iter_unit_dicts(**filters)) == [dataclasses.asdict(u) for u in many.units(**filters)]
+
+
+def test_a_read_only_station_streams_the_same_dicts(many):
+    read_only = Records(many.path, read_only=True)
+    try:
+        assert list(read_only.iter_unit_dicts()) == list(many.iter_unit_dicts())
+    finally:
+        read_only.close()
