@@ -26,7 +26,6 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from importlib.metadata import entry_points
 from itertools import chain
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -151,6 +150,8 @@ def format_renderer(fmt: str) -> Renderer:
     builtin = {"html": render_html, "csv": render_csv, "json": render_json}.get(fmt)
     if builtin is not None:
         return builtin
+    from importlib.metadata import entry_points  # about 15 ms of imports only the PDF needs
+
     found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == fmt]
     if not found:
         raise ReportError(
