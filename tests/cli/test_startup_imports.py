@@ -99,3 +99,10 @@ def test_the_help_lists_every_command():
                            check=True).stdout
 
     assert all(f"\n  {name} " in shown for name in COMMAND_MODULES)
+
+
+def test_a_built_in_report_format_needs_no_package_metadata():
+    code = ("import sys; from station.reports.formats import format_renderer; format_renderer('html'); "
+            "format_renderer('csv'); print('importlib.metadata' in sys.modules)")
+
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
