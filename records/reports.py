@@ -21,7 +21,10 @@ Definitions (all per batch; ``docs/reports.md`` is the user-facing version):
 Speed: the per-batch aggregates walk ``attempts_by_batch_report`` (migration 2), an index
 that holds every column they need, so they never read the attempts' step timings (about a
 kilobyte per attempt). Only the per-step figures read ``steps``; on big batches they use an
-evenly spread sample (see :meth:`ReportQueries.step_durations_ms`).
+evenly spread sample (see :meth:`ReportQueries.step_durations_ms`). The unit totals and the
+unit list read ``batch_serials`` (migration 4), the tally of each batch's serials that
+triggers keep, instead of grouping the attempts; a database without it (opened read-only
+before it was brought up to date) is read by grouping, with the same result.
 """
 
 from __future__ import annotations
@@ -94,6 +97,22 @@ FROM per
 """
 )
 
+# The same totals off the tally of the batch's serials (batch_serials, schema version 4),
+# one compact row per unit: a quarter of the time of grouping the attempts.
+_UNIT_TOTALS_FROM_TALLY_SQL = """
+SELECT
+    count(*) AS attempted,
+    coalesce(sum(passes > 0), 0) AS passed,
+    coalesce(sum(passes = 0 AND running = 0), 0) AS failed,
+    coalesce(sum(passes = 0 AND running > 0), 0) AS in_progress,
+    coalesce(sum(attempts > 1), 0) AS retested,
+    coalesce(sum(first_pass), 0) AS first_pass,
+    coalesce(sum(attempts), 0) AS attempts_with_serial,
+    coalesce(max(attempts), 0) AS max_attempts
+FROM batch_serials
+WHERE batch = :batch
+"""
+
 # The batch bar's counters in one walk over attempts_by_batch_report (the index carries
 # batch, serial, result and the rowid): attempts by result, and per serial whether its
 # first finished attempt passed. Boards are serials: a board retried counts once, and an
@@ -135,32 +154,39 @@ FROM units WHERE batch = ?
 GROUP BY claim_cert_sha256
 """
 
-# One row per serial, grouped straight off attempts_by_batch_report (batch, serial order), so
-# rows come out in serial order with no sort, and a page (LIMIT) stops early. The unit's
-# allow-list row (in this batch) gives status, key, PASS times, operator and sync state; it
-# is joined per attempt, which is per unit but for the few re-tested ones (``units.serial``
-# is unique). A unit that never passed here gets operator, station and error code from its
-# newest attempt, found through attempts_by_serial (serial, id): a few rows, looked up
-# only for those, whatever the size of the batch.
-_NEWEST_ATTEMPTS = (
-    "(SELECT b.{column} FROM attempts AS b INDEXED BY attempts_by_serial "
-    "WHERE b.serial = a.serial AND b.batch = :batch ORDER BY b.id DESC LIMIT 1)"
-)
-_UNIT_ROWS_TEMPLATE = """
+# One row per serial. Off the tally (batch_serials, in (batch, serial) order): the unit's
+# figures as they stand, in serial order with no sort, and a page (LIMIT) stops early. The
+# unit's allow-list row (in this batch) gives status, key, PASS times, operator and sync
+# state; a unit that never passed here gets operator, station and error code from its newest
+# attempt in the batch (``last_id``, one row looked up by its id, only for those).
+_UNIT_ROWS_FROM_TALLY_TEMPLATE = """
+SELECT
+    t.serial AS serial,
+    CASE WHEN t.passes THEN 'pass' WHEN t.running THEN 'running' ELSE 'fail' END AS result,
+    t.attempts AS attempts,
+    t.first_pass AS first_pass,
+    {allow_list},
+    CASE WHEN t.passes THEN NULL ELSE {error_code} END AS last_error_code{extra}
+FROM batch_serials AS t
+LEFT JOIN units AS u ON u.serial = t.serial AND u.batch = :batch
+WHERE t.batch = :batch
+ORDER BY t.serial
+"""
+_NEWEST_BY_TALLY = "(SELECT b.{column} FROM attempts AS b WHERE b.id = t.last_id)"
+
+# The same rows from a database without the tally (read-only, from before version 4),
+# grouped straight off attempts_by_batch_report (batch, serial order, so no sort either).
+# The allow-list row is joined per attempt, which is per unit but for the few re-tested
+# ones (``units.serial`` is unique); the newest attempt of a unit that never passed is
+# found through attempts_by_serial (serial, id).
+_UNIT_ROWS_GROUPED_TEMPLATE = """
 SELECT
     a.serial AS serial,
     CASE WHEN max(a.result = 'pass') THEN 'pass' WHEN max(a.result = 'running') THEN 'running'
         ELSE 'fail' END AS result,
     count(*) AS attempts,
     min(a.id * 2 + (a.result = 'pass')) % 2 AS first_pass,
-    u.status AS status,
-    u.device_key_sha256 AS device_key_sha256,
-    u.first_pass_at AS first_pass_at,
-    u.last_pass_at AS last_pass_at,
-    CASE WHEN u.serial IS NOT NULL THEN u.operator ELSE {operator} END AS operator,
-    CASE WHEN u.serial IS NOT NULL THEN u.station_id ELSE {station_id} END AS station_id,
-    CASE WHEN u.serial IS NULL THEN NULL WHEN u.synced_rev >= u.rev THEN 'synced'
-        ELSE 'pending' END AS sync_state,
+    {allow_list},
     CASE WHEN max(a.result = 'pass') THEN NULL ELSE {error_code} END AS last_error_code{extra}
 FROM attempts AS a
 LEFT JOIN units AS u ON u.serial = a.serial AND u.batch = :batch
@@ -168,20 +194,40 @@ WHERE a.batch = :batch AND a.serial IS NOT NULL
 GROUP BY a.serial
 ORDER BY a.serial
 """
+_NEWEST_BY_GROUPING = (
+    "(SELECT b.{column} FROM attempts AS b INDEXED BY attempts_by_serial "
+    "WHERE b.serial = a.serial AND b.batch = :batch ORDER BY b.id DESC LIMIT 1)"
+)
+_ALLOW_LIST_COLUMNS = """u.status AS status,
+    u.device_key_sha256 AS device_key_sha256,
+    u.first_pass_at AS first_pass_at,
+    u.last_pass_at AS last_pass_at,
+    CASE WHEN u.serial IS NOT NULL THEN u.operator ELSE {operator} END AS operator,
+    CASE WHEN u.serial IS NOT NULL THEN u.station_id ELSE {station_id} END AS station_id,
+    CASE WHEN u.serial IS NULL THEN NULL WHEN u.synced_rev >= u.rev THEN 'synced'
+        ELSE 'pending' END AS sync_state"""
 
 
-def _unit_rows_sql(extra: str = "") -> str:
-    """The unit list's statement (constant fragments only, built once at import)."""
-    newest = {column: _NEWEST_ATTEMPTS.format(column=column)
-              for column in ("operator", "station_id", "error_code")}
-    return _UNIT_ROWS_TEMPLATE.format(extra=extra, **newest)
+def _unit_rows_sql(template: str, newest: str, extra: str = "") -> str:
+    """A unit list statement (constant fragments only, built once at import)."""
+    lookups = {column: newest.format(column=column) for column in ("operator", "station_id", "error_code")}
+    allow_list = _ALLOW_LIST_COLUMNS.format(**lookups)
+    return template.format(allow_list=allow_list, error_code=lookups["error_code"], extra=extra)
 
 
-_UNIT_ROWS_SQL = _unit_rows_sql()
-_UNIT_PAGE_SQL = _UNIT_ROWS_SQL + " LIMIT :limit"
-# The same rows with an empty last column, the shape of a report's unit row (whose last
-# column, when a unit was provisioned in the cloud, the station does not know).
-_REPORT_UNIT_ROWS_SQL = _unit_rows_sql(extra=",\n    NULL AS provisioned")
+# The report's rows have an empty last column (``provisioned``: the station does not know
+# when a unit was provisioned in the cloud).
+_PROVISIONED = ",\n    NULL AS provisioned"
+_UNIT_ROWS_SQL = {
+    True: _unit_rows_sql(_UNIT_ROWS_FROM_TALLY_TEMPLATE, _NEWEST_BY_TALLY),
+    False: _unit_rows_sql(_UNIT_ROWS_GROUPED_TEMPLATE, _NEWEST_BY_GROUPING),
+}
+"""The unit list, by whether the database has the tally."""
+_REPORT_UNIT_ROWS_SQL = {
+    True: _unit_rows_sql(_UNIT_ROWS_FROM_TALLY_TEMPLATE, _NEWEST_BY_TALLY, _PROVISIONED),
+    False: _unit_rows_sql(_UNIT_ROWS_GROUPED_TEMPLATE, _NEWEST_BY_GROUPING, _PROVISIONED),
+}
+_UNIT_TOTALS = {True: _UNIT_TOTALS_FROM_TALLY_SQL, False: _UNIT_TOTALS_SQL}
 UNIT_COLUMNS = (
     "serial",
     "result",
@@ -280,6 +326,11 @@ class ReportQueries:
         self._conn.execute("PRAGMA query_only = ON")
         self._conn.execute("BEGIN")  # the snapshot starts with the first read
         self._by_claim: dict[str, list[sqlite3.Row]] = {}
+        self.tallied = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'batch_serials'"
+        ).fetchone() is not None
+        """Whether the database keeps the tally of its batches' serials (schema version 4;
+        a database opened read-only before it was brought up to date has none)."""
 
     def close(self) -> None:
         if self._conn is not None:
@@ -368,7 +419,7 @@ class ReportQueries:
     def unit_totals(self, batch_id: str) -> dict[str, int]:
         """``attempted``, ``passed``, ``failed``, ``in_progress``, ``retested``,
         ``first_pass``, ``attempts_with_serial``, ``max_attempts`` (see the module doc)."""
-        return dict(self._conn.execute(_UNIT_TOTALS_SQL, {"batch": batch_id}).fetchone())
+        return dict(self._conn.execute(_UNIT_TOTALS[self.tallied], {"batch": batch_id}).fetchone())
 
     def batch_counters(self, batch_id: str) -> dict[str, int]:
         """The line's batch bar in one aggregate: ``passes``, ``fails``, ``aborted``
@@ -462,9 +513,10 @@ class ReportQueries:
         """
         cursor = self._conn.cursor()
         cursor.row_factory = None  # plain tuples: 100,000 of them must be cheap
+        sql = _UNIT_ROWS_SQL[self.tallied]
         if limit is not None:
-            return cursor.execute(_UNIT_PAGE_SQL, {"batch": batch_id, "limit": int(limit)}).fetchall()
-        return cursor.execute(_UNIT_ROWS_SQL, {"batch": batch_id}).fetchall()
+            return cursor.execute(sql + " LIMIT :limit", {"batch": batch_id, "limit": int(limit)}).fetchall()
+        return cursor.execute(sql, {"batch": batch_id}).fetchall()
 
     def iter_unit_pages(self, batch_id: str, *, page: int = 5000,
                         with_provisioned: bool = False) -> Iterator[list[tuple]]:
@@ -473,7 +525,8 @@ class ReportQueries:
         last column, always None (a report's unit row has it for the cloud's sake)."""
         cursor = self._conn.cursor()
         cursor.row_factory = None
-        cursor.execute(_REPORT_UNIT_ROWS_SQL if with_provisioned else _UNIT_ROWS_SQL, {"batch": batch_id})
+        sql = (_REPORT_UNIT_ROWS_SQL if with_provisioned else _UNIT_ROWS_SQL)[self.tallied]
+        cursor.execute(sql, {"batch": batch_id})
         while rows := cursor.fetchmany(page):
             yield rows
 

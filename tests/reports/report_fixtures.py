@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -157,6 +158,15 @@ def build_known_database(path: Path) -> Path:
         records.revoke("SN005", actor="qa-lead", reason="dropped on the floor")
         records.mark_synced([("SN001", 1), ("SN002", 1), ("SN003", 1), ("SN005", 2)])
     return path
+
+
+def drop_the_tally(path: Path) -> None:
+    """The database as if it came from before schema version 4 (and was opened read-only)."""
+    with sqlite3.connect(path) as conn:
+        for trigger in ("batch_serials_on_insert", "batch_serials_on_update", "batch_serials_on_delete"):
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("DROP TABLE batch_serials")
+    conn.close()
 
 
 def report_clock() -> datetime:

@@ -22,6 +22,7 @@ from report_fixtures import (
     UNIT_COLUMNS,
     ManualClock,
     build_known_database,
+    drop_the_tally,
     fingerprint,
     report_clock,
 )
@@ -137,8 +138,14 @@ def test_sql_unit_totals_match_the_python_ones(known_db: Path, report: BatchRepo
     assert [row[0] for row in everything] == sorted(EXPECTED_UNITS)
 
 
+def test_the_known_database_is_read_both_with_and_without_the_tally(known_db: Path) -> None:
+    with ReportQueries(known_db) as queries:
+        assert queries.tallied == ("grouped" not in known_db.parent.name)
+
+
+@pytest.mark.parametrize("tallied", [True, False])
 def test_a_unit_row_takes_its_newest_attempt_in_this_batch_and_its_allow_list_row_here(
-    tmp_path: Path,
+    tmp_path: Path, tallied: bool,
 ) -> None:
     """SN-A failed twice here and once later in another batch; SN-B passed in another batch
     and failed here; SN-C is on a fixture right now: each row tells this batch's story."""
@@ -171,7 +178,10 @@ def test_a_unit_row_takes_its_newest_attempt_in_this_batch_and_its_allow_list_ro
         running = records.start_attempt(port="COM4", station_id="ST-04", operator="erin",
                                          driver="agent", batch="HERE")
         records.set_attempt_serial(running, "SN-C")
+    if not tallied:
+        drop_the_tally(tmp_path / "s.sqlite")
     with ReportQueries(tmp_path / "s.sqlite") as queries:
+        assert queries.tallied == tallied
         rows = queries.unit_rows("HERE")
         pages = list(queries.iter_unit_pages("HERE", page=2, with_provisioned=True))
 
@@ -342,6 +352,23 @@ def test_the_aggregates_walk_the_report_index(known_db: Path) -> None:
         ):
             plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
             assert "COVERING INDEX attempts_by_batch_report" in plan, plan
+    finally:
+        conn.close()
+
+
+def test_the_unit_list_comes_in_serial_order_without_a_sort(known_db: Path) -> None:
+    """Speed guard: a million-unit list is read in the order of an index (the tally's key,
+    or the report index), never sorted in a temporary b-tree."""
+    from records import reports
+
+    conn = sqlite3.connect(known_db)
+    try:
+        tallied = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'batch_serials'").fetchone() is not None
+        for sql in (reports._UNIT_ROWS_SQL[tallied], reports._REPORT_UNIT_ROWS_SQL[tallied],
+                    reports._UNIT_TOTALS[tallied]):
+            plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, {"batch": BATCH}))
+            assert "TEMP B-TREE" not in plan, plan
+            assert ("USING PRIMARY KEY (batch=?)" if tallied else "COVERING INDEX attempts_by_batch_report") in plan, plan
     finally:
         conn.close()
 
