@@ -5,7 +5,8 @@ re-tested, some never passing, some revoked or waiting for the sync, and attempt
 failed before the serial was read), with bulk SQL, then prints:
 
 * the time to build the report model (SQL aggregates) and to render HTML, CSV and PDF
-  (target: HTML + CSV + PDF, model included, at most 3 s together);
+  (targets: HTML + CSV + PDF, model included, at most 3 s together; issue 19 asks for
+  at most 1 s);
 * the time of ``records.units(batch=B, limit=200)``, the first page of the app's unit
   table (target: at most 1 s);
 * as the baseline measured in the same run, the time of one ``count(*)`` over the
@@ -262,8 +263,9 @@ def main() -> None:
         together = [r["model"] + r["html"] + r["csv"] + r["pdf"] for r in rounds]
         alone = [r["html alone"] + r["csv alone"] + r["pdf alone"] for r in rounds]
         verdict = "OK" if min(together) <= 3 else "MISSED"
+        goal = "met" if min(together) <= 1 else "NOT met"
         print(f"model + HTML + CSV + PDF: {min(together):.3f} s best, "
-              f"{statistics.median(together):.3f} s median (target <= 3 s: {verdict})")
+              f"{statistics.median(together):.3f} s median (target <= 3 s: {verdict}; issue 19's <= 1 s: {goal})")
         cpu_together = [r["cpu together"] for r in rounds]
         print(f"  the same in CPU time (what the load on a shared machine does not change): "
               f"{min(cpu_together):.3f} s best, {statistics.median(cpu_together):.3f} s median")
