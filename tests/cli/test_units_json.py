@@ -1,15 +1,15 @@
 """``station units --json`` streams the very bytes ``json.dumps(..., indent=2)`` gives, with
-the C encoder doing the work (``indent_flat_object``)."""
+the C encoder doing the work."""
 
 from __future__ import annotations
 
 import io
 import json
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from station.cli.lookup import indent_flat_object, stream_json_array
+from station.cli.lookup import stream_json_array
 
 PLAIN_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
                          st.text())
@@ -18,32 +18,33 @@ ANY_VALUES = st.recursive(PLAIN_VALUES, lambda inner: st.lists(inner, max_size=3
                           | st.dictionaries(st.text(), inner, max_size=3), max_leaves=6)
 
 
-def compact(item):
-    return json.dumps(item, sort_keys=True, default=str)
-
-
-def indented_as_array_item(item):
-    return json.dumps(item, indent=2, sort_keys=True, default=str).replace("\n", "\n  ")
-
-
 @given(FLAT_OBJECTS)
 def test_a_flat_object_is_laid_out_as_indent_2_lays_it_out(item):
-    laid_out = indent_flat_object(compact(item))
+    out = io.StringIO()
 
-    assert laid_out is None or laid_out == indented_as_array_item(item)
+    stream_json_array(iter([item]), out)
 
-
-@given(st.dictionaries(st.text(alphabet="abcdefghij_", min_size=1), st.one_of(st.integers(), st.text(
-    alphabet="ABC-0123456789 ,:\"'\\é"), st.none()), min_size=1, max_size=8))
-def test_an_object_of_units_values_takes_the_fast_way(item):
-    assert indent_flat_object(compact(item)) == indented_as_array_item(item)
+    assert out.getvalue() == json.dumps([item], indent=2, sort_keys=True, default=str) + "\n"
 
 
-@given(st.dictionaries(st.text(), ANY_VALUES, max_size=4))
-def test_any_object_is_either_laid_out_right_or_left_to_the_slow_encoder(item):
-    laid_out = indent_flat_object(compact(item))
+@given(st.dictionaries(st.text(alphabet="abc_", min_size=1), st.one_of(
+    st.integers(), st.none(), st.text(alphabet='A ,:"\\\n'))))
+@settings(max_examples=300)
+def test_values_made_of_the_characters_json_treats_specially_are_laid_out_right(item):
+    out = io.StringIO()
 
-    assert laid_out is None or laid_out == indented_as_array_item(item)
+    stream_json_array(iter([item]), out)
+
+    assert out.getvalue() == json.dumps([item], indent=2, sort_keys=True, default=str) + "\n"
+
+
+def test_a_value_that_ends_in_a_comma_and_a_space_stays_whole():
+    out = io.StringIO()
+
+    stream_json_array(iter([{"operator": ", ", "serial": 'a, "b"'}]), out)
+
+    assert json.loads(out.getvalue()) == [{"operator": ", ", "serial": 'a, "b"'}]
+    assert out.getvalue() == json.dumps([{"operator": ", ", "serial": 'a, "b"'}], indent=2, sort_keys=True) + "\n"
 
 
 @given(st.lists(st.dictionaries(st.text(), ANY_VALUES, max_size=4), max_size=4))
