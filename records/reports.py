@@ -228,6 +228,9 @@ _REPORT_UNIT_ROWS_SQL = {
     False: _unit_rows_sql(_UNIT_ROWS_GROUPED_TEMPLATE, _NEWEST_BY_GROUPING, _PROVISIONED),
 }
 _UNIT_TOTALS = {True: _UNIT_TOTALS_FROM_TALLY_SQL, False: _UNIT_TOTALS_SQL}
+# A unit row that needs a look (``BatchReport.exceptions``); a NULL status or sync state (no
+# allow-list row here) is no reason, in SQL as in Python.
+_NEEDS_A_LOOK = "result != 'pass' OR first_pass = 0 OR status = 'revoked' OR sync_state = 'pending'"
 UNIT_COLUMNS = (
     "serial",
     "result",
@@ -518,14 +521,19 @@ class ReportQueries:
             return cursor.execute(sql + " LIMIT :limit", {"batch": batch_id, "limit": int(limit)}).fetchall()
         return cursor.execute(sql, {"batch": batch_id}).fetchall()
 
-    def iter_unit_pages(self, batch_id: str, *, page: int = 5000,
-                        with_provisioned: bool = False) -> Iterator[list[tuple]]:
+    def iter_unit_pages(self, batch_id: str, *, page: int = 5000, with_provisioned: bool = False,
+                        needing_a_look: bool = False) -> Iterator[list[tuple]]:
         """The tuples of :meth:`unit_rows`, in the same (serial) order, ``page`` at a time
         from one cursor: a million-unit list in constant memory. ``with_provisioned`` adds a
-        last column, always None (a report's unit row has it for the cloud's sake)."""
+        last column, always None (a report's unit row has it for the cloud's sake).
+        ``needing_a_look`` keeps only the units that are not PASS, PASSed only after a retry,
+        are revoked or wait for the sync (what a PDF lists): SQLite drops the others, so a
+        good batch of a million units costs a few rows in Python."""
         cursor = self._conn.cursor()
         cursor.row_factory = None
         sql = (_REPORT_UNIT_ROWS_SQL if with_provisioned else _UNIT_ROWS_SQL)[self.tallied]
+        if needing_a_look:
+            sql = f"SELECT * FROM ({sql}) WHERE {_NEEDS_A_LOOK}"  # noqa: S608 - constants only
         cursor.execute(sql, {"batch": batch_id})
         while rows := cursor.fetchmany(page):
             yield rows

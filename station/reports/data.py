@@ -239,7 +239,10 @@ class BatchReport:
 
     def iter_exceptions(self) -> Iterator[UnitRow]:
         """:meth:`exceptions` one at a time, in one pass over the unit list (which a
-        streamed report reads from the database as it goes)."""
+        streamed report reads from the database as it goes, asking only for these)."""
+        if isinstance(self.units, StreamedUnits):
+            yield from self.units.needing_a_look()
+            return
         for row in self.units:
             if row.result != "pass" or row.first_pass == 0 or row.status == "revoked" or row.sync_state == "pending":
                 yield row
@@ -511,6 +514,13 @@ class StreamedUnits:
         its own."""
         with ReportQueries(self.path) as queries:
             yield from queries.iter_unit_pages(self.batch_id, page=size, with_provisioned=True)
+
+    def needing_a_look(self) -> Iterator[UnitRow]:
+        """The rows of :meth:`BatchReport.exceptions`, filtered by SQLite."""
+        make = UnitRow._make
+        with ReportQueries(self.path) as queries:
+            for rows in queries.iter_unit_pages(self.batch_id, with_provisioned=True, needing_a_look=True):
+                yield from map(make, rows)
 
     def __len__(self) -> int:
         return self.count

@@ -417,11 +417,9 @@ def _csv_unit_lines(units: Iterable[Sequence[Any]], writer: Any, out: Any) -> No
         ):
             out.write("\r\n".join(lines) + ("\r\n" if lines else ""))
             lines.clear()
-            cells = ["" if value is None else value for value in r]
-            for index in (0, 4, 8, 9, 10, 11, 12):  # the text cells
-                if cells[index]:
-                    cells[index] = _text(cells[index])
-            writer.writerow(cells)
+            # every text cell: a fingerprint or a time is text a tampered database can fill too
+            writer.writerow(["" if value is None else _text(value) if isinstance(value, str) else value
+                             for value in r])
         else:
             lines.append(line)
             if len(lines) == 5000:

@@ -520,3 +520,24 @@ def test_html_unit_rows_take_a_serial_that_is_not_text_from_a_tampered_database(
     text = _html_unit_rows([row], cloud=False)
 
     assert "<td class=\"k\">12345</td>" in text
+
+
+def test_csv_neutralises_a_formula_in_any_text_cell_and_keeps_the_rows_in_order() -> None:
+    import csv
+    import io
+
+    from station.reports.data import UnitRow
+    from station.reports.formats import _csv_unit_lines
+
+    clean = [UnitRow(f"SN{n:03d}", "pass", 1, 1, "allowed", "ab", "2026-01-01T00:00:00.000Z",
+                     "2026-01-01T00:00:00.000Z", "op", "ST", "synced", None, None) for n in range(5)]
+    tampered = clean[2]._replace(first_pass_at="=cmd()", device_key_sha256="+1")
+    out = io.StringIO()
+
+    _csv_unit_lines([*clean[:2], tampered, *clean[3:]], csv.writer(out, lineterminator="\r\n"), out)
+
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert [row[0] for row in rows] == [f"SN{n:03d}" for n in range(5)]
+    assert rows[2][6] == "'=cmd()" and rows[2][5] == "'+1"
+    assert rows[1] == ["SN001", "pass", "1", "1", "allowed", "ab", "2026-01-01T00:00:00.000Z",
+                       "2026-01-01T00:00:00.000Z", "op", "ST", "synced", "", ""]

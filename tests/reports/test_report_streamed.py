@@ -42,3 +42,12 @@ def test_a_report_with_streamed_units_is_the_same_report(listed_and_streamed, fm
     assert streamed.counts == listed.counts
     assert list(streamed.units) == list(listed.units)
     assert out.getvalue() == render(listed, fmt)
+
+
+def test_a_streamed_report_asks_the_database_for_the_units_that_need_a_look(listed_and_streamed):
+    listed, streamed = listed_and_streamed
+
+    needing_a_look = list(streamed.iter_exceptions())
+
+    assert needing_a_look == listed.exceptions()
+    assert [row.serial for row in needing_a_look] == ["SN003", "SN004", "SN005", "SN006"]
