@@ -22,8 +22,9 @@ FRAME_FLUSH = b"\x00"
 """Ends whatever the AT probe left in an agent board's frame decoder, so its next frame is clean."""
 LINE_FLUSH = b"\r\n"
 """Ends whatever a HELLO frame left in a modem's line buffer (it answers ERROR, and is ready again)."""
-PROBE_WAIT = 0.4
-"""Seconds a probe waits for an answer: either protocol answers in milliseconds when it is there."""
+PROBE_WAIT = 0.8
+"""Seconds a probe waits for an answer. Either protocol answers in milliseconds when it is
+there; the margin is for a station PC (or a simulated board) busy with other work."""
 
 PROTOCOLS = ("at", "agent")
 

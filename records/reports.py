@@ -533,7 +533,8 @@ class ReportQueries:
         cursor.row_factory = None
         sql = (_REPORT_UNIT_ROWS_SQL if with_provisioned else _UNIT_ROWS_SQL)[self.tallied]
         if needing_a_look:
-            sql = f"SELECT * FROM ({sql}) WHERE {_NEEDS_A_LOOK}"  # noqa: S608 - constants only
+            # (off the tally SQLite merges the two and needs no sort for the order)
+            sql = f"SELECT * FROM ({sql}) WHERE {_NEEDS_A_LOOK} ORDER BY serial"  # noqa: S608 - constants only
         cursor.execute(sql, {"batch": batch_id})
         while rows := cursor.fetchmany(page):
             yield rows

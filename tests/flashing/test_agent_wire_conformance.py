@@ -25,6 +25,7 @@ from cryptography.x509.oid import NameOID
 from flashing.agent import AgentBoard, AgentTimeouts
 from flashing.board import ClaimBundle, ClaimObject
 from flashing.errors import BoardRefused, BoardTimeout, ProtocolError
+from flashing.probe import PROBE_WAIT
 from flashing.sim.links import LinkClosed, PtyLink
 from flashing.transport import SerialTransport
 
@@ -517,7 +518,7 @@ def test_a_dead_board_costs_four_answer_windows_and_no_more(hand_board):
         driver.identify()
     elapsed = time.monotonic() - start
     assert board.count(0x01) == 4
-    assert 4 * 0.3 + 0.4 <= elapsed < 4 * 0.3 + 0.4 + 1.0  # and the modem question's 0.4 s (section 3)
+    assert 4 * 0.3 + PROBE_WAIT <= elapsed < 4 * 0.3 + PROBE_WAIT + 1.0  # and the modem question (section 3)
 
 
 def test_busy_is_asked_again_with_a_new_seq(hand_board):
