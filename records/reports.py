@@ -539,11 +539,6 @@ class ReportQueries:
         while rows := cursor.fetchmany(page):
             yield rows
 
-    def iter_unit_rows(self, batch_id: str, *, page: int = 5000) -> Iterator[tuple]:
-        """The tuples of :meth:`unit_rows` one at a time (:meth:`iter_unit_pages`)."""
-        for rows in self.iter_unit_pages(batch_id, page=page):
-            yield from rows
-
 
 def _earliest(current: str | None, candidate: str | None) -> str | None:
     if candidate is None:

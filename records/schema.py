@@ -195,13 +195,14 @@ def _v3_labels(db: Database) -> None:
 
 # One group of attempts, (batch, serial), summed up again from its own rows (a few, off the
 # report index) into its row of batch_serials; a group with no attempt left has no row.
-_RETALLY = """
-    INSERT OR REPLACE INTO batch_serials
-    SELECT batch, serial, count(*), sum(result = 'pass'), sum(result = 'running'),
-           min(id * 2 + (result = 'pass')) % 2, max(id)
-    FROM attempts WHERE batch = {side}.batch AND serial = {side}.serial
-    GROUP BY batch, serial;
-"""
+_TALLY = (
+    "SELECT batch, serial, count(*), sum(result = 'pass'), sum(result = 'running'), "
+    "min(id * 2 + (result = 'pass')) % 2, max(id) FROM attempts"
+)
+_RETALLY = (
+    "INSERT OR REPLACE INTO batch_serials " + _TALLY
+    + " WHERE batch = {side}.batch AND serial = {side}.serial GROUP BY batch, serial;"
+)
 _FORGET = "DELETE FROM batch_serials WHERE batch = OLD.batch AND serial = OLD.serial;"
 
 
@@ -228,10 +229,8 @@ def _v4_batch_serials(db: Database) -> None:
         """
     )
     db.execute(
-        "INSERT INTO batch_serials "
-        "SELECT batch, serial, count(*), sum(result = 'pass'), sum(result = 'running'), "
-        "min(id * 2 + (result = 'pass')) % 2, max(id) "
-        "FROM attempts WHERE batch IS NOT NULL AND serial IS NOT NULL GROUP BY batch, serial"
+        "INSERT INTO batch_serials " + _TALLY
+        + " WHERE batch IS NOT NULL AND serial IS NOT NULL GROUP BY batch, serial"
     )
     new, old = _RETALLY.format(side="NEW"), _RETALLY.format(side="OLD")
     db.execute(f"CREATE TRIGGER batch_serials_on_insert AFTER INSERT ON attempts BEGIN {new} END")

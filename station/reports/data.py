@@ -504,23 +504,22 @@ class StreamedUnits:
         self.count = count
 
     def __iter__(self) -> Iterator[UnitRow]:
-        make = UnitRow._make
         for rows in self.pages():
-            yield from map(make, rows)
+            yield from map(UnitRow._make, rows)
 
-    def pages(self, size: int = 5000) -> Iterator[list[tuple]]:
+    def pages(self, size: int = 5000, *, needing_a_look: bool = False) -> Iterator[list[tuple]]:
         """The rows a few thousand at a time, as plain tuples in :class:`UnitRow`'s column
         order: what the writers of a million-unit report take, a row costing no object of
-        its own."""
+        its own. ``needing_a_look`` keeps those of :meth:`BatchReport.exceptions` (SQLite
+        filters them)."""
         with ReportQueries(self.path) as queries:
-            yield from queries.iter_unit_pages(self.batch_id, page=size, with_provisioned=True)
+            yield from queries.iter_unit_pages(self.batch_id, page=size, with_provisioned=True,
+                                               needing_a_look=needing_a_look)
 
     def needing_a_look(self) -> Iterator[UnitRow]:
         """The rows of :meth:`BatchReport.exceptions`, filtered by SQLite."""
-        make = UnitRow._make
-        with ReportQueries(self.path) as queries:
-            for rows in queries.iter_unit_pages(self.batch_id, with_provisioned=True, needing_a_look=True):
-                yield from map(make, rows)
+        for rows in self.pages(needing_a_look=True):
+            yield from map(UnitRow._make, rows)
 
     def __len__(self) -> int:
         return self.count
