@@ -378,8 +378,10 @@ class DemoCloud:
 
     def run(self, passed_keys: dict[str | None, object], first_boot: dict[str, FirstBoot] | None = None,
             ) -> tuple[SyncReport | None, list[dict], list[TrustCase]]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         from station.allowlist_item import create_allowlist_table
-        from station.sync.dynamo import make_client
+        from station.sync.dynamo import classify_error, make_client
         from station.sync.local_server import LocalDynamo
 
         config = self.station.config
@@ -412,6 +414,8 @@ class DemoCloud:
                   r.get("rev"), r.get("provisioned_at", "-")) for r in rows],
             ))
             return report, rows, cases
+        except (BotoCoreError, ClientError) as exc:  # the emulator or the endpoint failed: say which
+            raise classify_error(exc, table=cloud.table or "", endpoint=endpoint)[1] from exc
         finally:
             if server is not None:
                 server.stop()

@@ -126,6 +126,7 @@ class FlakyFigures:
     runs_with_error: Counter = field(default_factory=Counter)
     applied: int = 0
     rejected_duplicate: int = 0  # same rev as the table's: a retry after a lost reply
+    lost_replies: int = 0  # writes applied whose answer the proxy then dropped or held too long
     rejected_older: int = 0  # older than the table's: a late duplicate out of order
     replays: int = 0
     replays_rejected: int = 0
@@ -158,12 +159,17 @@ class FlakyFigures:
             f"runs ended early     {sum(self.runs_with_error.values())} ({errors or 'none'})",
             f"items sent           {self.sent} sent, {self.unchanged} unchanged "
             f"(confirmed by the condition), {self.failed_in_runs} left for a later run",
-            f"writes applied       {self.applied}; refused by the condition: "
-            f"{self.rejected_duplicate} duplicates, {self.rejected_older} older revs",
+            f"writes applied       {self.applied} ({self.lost_replies} of them unanswered); refused by "
+            f"the condition: {self.rejected_duplicate} duplicates, {self.rejected_older} older revs",
             f"replayed requests    {self.replays}, refused {self.replays_rejected}",
             f"time                 {self.seconds:.1f} s (provisioning {self.provision_seconds:.1f} s, "
             f"sync runs {self.sync_seconds:.1f} s)",
         ]
+
+
+LOST_REPLY_FAULTS = ("drop_after", "timeout_after")
+"""Faults that let a write through and keep its answer from the station: it must send that
+revision again, and the condition must refuse it as a duplicate."""
 
 
 def campaign_seed(seed: int | None = None) -> int:
@@ -535,6 +541,8 @@ class FlakyCloudCampaign:
             top = applied_max.get(entry.serial, 0)
             if entry.status == 200:
                 self.figures.applied += 1
+                if entry.fault in LOST_REPLY_FAULTS and not entry.replay:
+                    self.figures.lost_replies += 1
                 if entry.rev <= top:
                     self.problems.append(
                         f"{entry.serial}: rev {entry.rev} applied after rev {top} (order "

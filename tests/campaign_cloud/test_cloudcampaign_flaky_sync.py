@@ -26,8 +26,9 @@ def _assert_campaign(figures, plan: FlakyPlan) -> None:
     assert figures.units >= plan.units
     assert figures.fault_total > 0.5 * plan.fault_rate * figures.requests
     assert len(figures.faults) >= 5, figures.faults  # most kinds really happened
-    # Every lost reply or late duplicate was refused by the condition, never applied twice.
-    assert figures.rejected_duplicate > 0
+    # Every write whose answer was lost was sent again and refused by the condition, never
+    # applied twice. (Whether a short run loses any answer at all is up to its seed.)
+    assert figures.rejected_duplicate >= figures.lost_replies
     assert figures.replays > 0 and figures.replays_rejected == figures.replays
     assert figures.hook_claims > 0
 
