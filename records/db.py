@@ -76,11 +76,13 @@ SYNC_TARGET_KEY = "sync_target"
 ABORTED_CODE = "ATTEMPT_ABORTED"
 ABORTED_HINT = "The board was not finished. Plug it in again to provision it from the start."
 
-PENDING_SYNC_SQL = "SELECT * FROM units WHERE synced_rev < rev ORDER BY serial LIMIT ?"
+PENDING_SYNC_SQL = "SELECT * FROM units INDEXED BY units_pending_sync WHERE synced_rev < rev ORDER BY serial LIMIT ?"
 """The sync backlog query. Its WHERE clause is exactly the partial index's, so SQLite walks
-``units_pending_sync`` (already in serial order) and never touches settled rows."""
+``units_pending_sync`` (already in serial order) and never touches settled rows. The index is
+named: without statistics the planner would rather scan a covering index of every unit
+(``units_by_batch_claim`` holds both revisions), which costs a million rows on a big station."""
 
-COUNT_PENDING_SYNC_SQL = "SELECT count(*) FROM units WHERE synced_rev < rev"
+COUNT_PENDING_SYNC_SQL = "SELECT count(*) FROM units INDEXED BY units_pending_sync WHERE synced_rev < rev"
 
 _UPSERT_UNIT_ON_PASS = """
 INSERT INTO units (

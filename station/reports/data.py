@@ -474,8 +474,10 @@ def pareto(rows: Iterable[dict[str, Any]]) -> tuple[FailureCode, ...]:
 
 
 def hour_buckets(hourly: Iterable[tuple[str, int | None, int]]) -> tuple[HourBucket, ...]:
-    """``(YYYY-MM-DDTHH, attempts, passed)`` to buckets, filling empty hours in between."""
-    known = {hour: (attempts, passed) for hour, attempts, passed in hourly}
+    """``(YYYY-MM-DDTHH, attempts, passed)`` to buckets, filling empty hours in between.
+    An hour that is no time (a finish time a tampered database holds) has no bucket; its
+    attempts still count in the totals."""
+    known = {hour: (attempts, passed) for hour, attempts, passed in hourly if _is_hour(hour)}
     if not known:
         return ()
     first = _hour(min(known))
@@ -587,6 +589,14 @@ def _ratio(part: int, whole: int) -> float | None:
 
 def _hour(text: str) -> datetime:
     return datetime.strptime(text[:13], "%Y-%m-%dT%H").replace(tzinfo=UTC)
+
+
+def _is_hour(text: Any) -> bool:
+    try:
+        _hour(text)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def utc_now() -> datetime:

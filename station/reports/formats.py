@@ -26,7 +26,6 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from itertools import chain
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -388,44 +387,50 @@ def _text(value: str) -> str:
 def _csv_unit_lines(units: Iterable[Sequence[Any]], writer: Any, out: Any) -> None:
     """Write the unit rows (None as an empty cell, first_pass as 1 or 0).
 
-    ``csv.writer`` takes about 4 us a row; formatting the line directly is several times
-    quicker and gives exactly what the writer would for a row without a comma, quote or
-    line break in a cell (hex fingerprints, timestamps, fixed words, and almost always
-    serials and names). A cell starts a formula only right after a comma (or at the start
-    of the line), so a handful of substring tests find those. Any other row goes through
-    the writer, with formulas neutralised.
+    ``csv.writer`` takes about 4 us a row; formatting the lines directly is several times
+    quicker and gives exactly what the writer would for rows without a comma, quote or line
+    break in a cell (hex fingerprints, timestamps, fixed words, and almost always serials and
+    names), none of which starts a formula. One look over a page of lines tells (see
+    :func:`_plain_csv`); a page that fails it is looked at line by line, and any other line
+    goes through the writer, with formulas neutralised.
     """
-    columns = len(UNIT_FIELDS)
-    lines: list[str] = []
-    for r in chain.from_iterable(_pages(units)):
-        line = (
+    commas = len(UNIT_FIELDS) - 1
+    for page in _pages(units):
+        lines = [
             f"{r[0]},{r[1]},{'' if r[2] is None else r[2]},{'' if r[3] is None else r[3]},"
             f"{r[4] or ''},{r[5] or ''},{r[6] or ''},{r[7] or ''},{r[8] or ''},{r[9] or ''},"
             f"{r[10] or ''},{r[11] or ''},{r[12] or ''}"
-        )
-        if (
-            line.count(",") != columns - 1
-            or '"' in line
-            or "\n" in line
-            or "\r" in line
-            or line.startswith(_FORMULA_START)
-            or ",=" in line
-            or ",+" in line
-            or ",-" in line
-            or ",@" in line
-            or ",\t" in line
-        ):
-            out.write("\r\n".join(lines) + ("\r\n" if lines else ""))
-            lines.clear()
-            # every text cell: a fingerprint or a time is text a tampered database can fill too
-            writer.writerow(["" if value is None else _text(value) if isinstance(value, str) else value
-                             for value in r])
-        else:
-            lines.append(line)
-            if len(lines) == 5000:
-                out.write("\r\n".join(lines) + "\r\n")
-                lines.clear()
-    out.write("\r\n".join(lines) + ("\r\n" if lines else ""))
+            for r in page
+        ]
+        text = "\r\n".join(lines)
+        if _plain_csv(text, len(lines), commas):
+            out.write(text + "\r\n")
+            continue
+        for r, line in zip(page, lines, strict=True):
+            if _plain_csv(line, 1, commas):
+                out.write(line + "\r\n")
+            else:
+                # every text cell: a fingerprint or a time is text a tampered database can fill too
+                writer.writerow(["" if value is None else _text(value) if isinstance(value, str) else value
+                                 for value in r])
+
+
+def _plain_csv(text: str, lines: int, commas: int) -> bool:
+    """Whether ``lines`` lines joined by CRLF are written as they are: exactly ``commas``
+    commas a line and the line breaks between them (no cell holds a comma or a line break),
+    no quote, and no cell starting a formula (a cell starts at a line's start or after a
+    comma)."""
+    return (
+        text.count(",") == commas * lines
+        and text.count("\n") == lines - 1
+        and text.count("\r") == lines - 1
+        and '"' not in text
+        and not text.startswith(_FORMULA_START)
+        # a character first (quick), then where it stands; a carriage return is counted above
+        # (",\r" is only an empty last cell)
+        and not any(start in text and ("," + start in text or "\n" + start in text)
+                    for start in _FORMULA_START if start != "\r")
+    )
 
 
 # -- HTML ------------------------------------------------------------------------------------
@@ -659,12 +664,18 @@ def _html_parts(report: BatchReport) -> list[Any]:
 
 class _Escaped(dict):
     """Values of the few-valued columns (result, status, operator...) escaped once: a
-    dictionary look-up per cell, the escaping only the first time a value is seen."""
+    dictionary look-up per cell, the escaping only the first time a value is seen
+    (``upper``: and in capitals, as a result is shown)."""
+
+    def __init__(self, *, upper: bool = False) -> None:
+        super().__init__()
+        self._upper = upper
 
     def __missing__(self, value: Any) -> str:
         if len(self) > 4096:
             self.clear()
-        escaped = self[value] = "" if value is None else html.escape(str(value))
+        escaped = "" if value is None else html.escape(str(value))
+        self[value] = escaped = escaped.upper() if self._upper else escaped
         return escaped
 
 
@@ -677,24 +688,20 @@ def _html_unit_rows(units: Iterable[Sequence[Any]], cloud: bool) -> str:
         rows = [tuple(html.escape(str(value)) if i in _MANY_VALUED and value is not None else value
                       for i, value in enumerate(row)) for row in rows]
     few = _Escaped()
-    upper = _Escaped()
+    upper = _Escaped(upper=True)
     first = {1: "yes", 0: "no", None: ""}
-    lines = []
-    for (serial, result, attempts, first_pass, status, key, first_at, last_at, operator,
-         station, sync, error, provisioned) in rows:
-        if result not in upper:
-            upper[result] = few[result].upper()
-        lines.append(
-            f"<tr><td class=\"k\">{serial}</td><td class=\"r-{few[result]}\">"
-            f"{upper[result]}</td><td class=\"n\">{'' if attempts is None else attempts}"
-            f"</td><td>{first[first_pass]}</td><td>{few[status]}</td><td>{few[sync]}</td>"
-            f"<td class=\"k\">{key or ''}</td>"
-            f"<td>{first_at or ''}</td><td>{last_at or ''}</td><td>{few[operator]}</td>"
-            f"<td>{few[station]}</td><td>{few[error]}</td>"
-            + (f"<td>{provisioned or ''}</td>" if cloud else "")
-            + "</tr>\n"
-        )
-    return "".join(lines)
+    return "".join([
+        f"<tr><td class=\"k\">{serial}</td><td class=\"r-{few[result]}\">"
+        f"{upper[result]}</td><td class=\"n\">{'' if attempts is None else attempts}"
+        f"</td><td>{first[first_pass]}</td><td>{few[status]}</td><td>{few[sync]}</td>"
+        f"<td class=\"k\">{key or ''}</td>"
+        f"<td>{first_at or ''}</td><td>{last_at or ''}</td><td>{few[operator]}</td>"
+        f"<td>{few[station]}</td><td>{few[error]}</td>"
+        + (f"<td>{provisioned or ''}</td>" if cloud else "")
+        + "</tr>\n"
+        for (serial, result, attempts, first_pass, status, key, first_at, last_at, operator,
+             station, sync, error, provisioned) in rows
+    ])
 
 
 _MANY_VALUED = (0, 5, 6, 7, 12)  # serial, device key, first and last PASS, provisioned

@@ -93,6 +93,11 @@ def test_a_database_from_before_the_tally_gets_it_filled_when_opened(records, db
         for trigger in ("batch_serials_on_insert", "batch_serials_on_update", "batch_serials_on_delete"):
             conn.execute(f"DROP TRIGGER {trigger}")
         conn.execute("DROP TABLE batch_serials")
+        for trigger in ("batch_hours_on_insert", "batch_hours_on_update", "batch_hours_on_delete"):
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("DROP TABLE batch_hours")
+        conn.execute("DROP INDEX attempts_by_batch_hour")
+        conn.execute("DROP INDEX units_by_batch_claim")
         conn.execute("PRAGMA user_version = 3")
 
     Records(db_path).close()

@@ -161,11 +161,13 @@ def build_known_database(path: Path) -> Path:
 
 
 def drop_the_tally(path: Path) -> None:
-    """The database as if it came from before schema version 4 (and was opened read-only)."""
+    """The database as if it came from before schema version 4 (and was opened read-only):
+    no tally of the batches' serials or of their attempts by hour."""
     with sqlite3.connect(path) as conn:
-        for trigger in ("batch_serials_on_insert", "batch_serials_on_update", "batch_serials_on_delete"):
-            conn.execute(f"DROP TRIGGER {trigger}")
-        conn.execute("DROP TABLE batch_serials")
+        for table in ("batch_serials", "batch_hours"):
+            for trigger in ("on_insert", "on_update", "on_delete"):
+                conn.execute(f"DROP TRIGGER {table}_{trigger}")
+            conn.execute(f"DROP TABLE {table}")
     conn.close()
 
 

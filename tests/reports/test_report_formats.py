@@ -16,6 +16,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from report_fixtures import (
     BATCH,
     CLAIM_A,
@@ -541,3 +543,52 @@ def test_csv_neutralises_a_formula_in_any_text_cell_and_keeps_the_rows_in_order(
     assert rows[2][6] == "'=cmd()" and rows[2][5] == "'+1"
     assert rows[1] == ["SN001", "pass", "1", "1", "allowed", "ab", "2026-01-01T00:00:00.000Z",
                        "2026-01-01T00:00:00.000Z", "op", "ST", "synced", "", ""]
+
+
+def test_ordinary_unit_rows_are_written_without_the_csv_writer() -> None:
+    """Speed guard: a page of plain units (the last cells empty, as a station's are) takes the
+    quick path; the writer is for the rare row that needs quoting or neutralising."""
+    from station.reports.data import UnitRow
+    from station.reports.formats import _csv_unit_lines
+
+    class NoWriter:
+        def writerow(self, row: object) -> None:
+            raise AssertionError(f"the csv writer was asked for {row!r}")
+
+    rows = [UnitRow(f"SN{n:03d}", "fail", 2, 0, None, None, None, None, "op", "ST", None, "BOARD_TIMEOUT", None)
+            for n in range(3)]
+    out = io.StringIO()
+
+    _csv_unit_lines(rows, NoWriter(), out)
+
+    assert out.getvalue().count("\r\n") == 3
+
+
+_CSV_TEXT = st.text(alphabet='ab,"\r\n=+-@\t ', max_size=4)
+_CSV_CELL = st.none() | _CSV_TEXT
+
+
+@given(st.lists(st.tuples(_CSV_TEXT, _CSV_TEXT, *[_CSV_CELL] * 11), max_size=6))  # serial, result: never NULL
+@settings(max_examples=200, deadline=None)
+def test_csv_unit_lines_are_what_the_csv_writer_gives_with_formulas_neutralised(rows) -> None:
+    from station.reports.formats import _csv_unit_lines, _text
+
+    out = io.StringIO()
+    _csv_unit_lines(rows, csv.writer(out, lineterminator="\r\n"), out)
+
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(["" if value is None else _text(value) for value in row])
+    assert out.getvalue() == expected.getvalue()
+
+
+def test_a_page_of_plain_lines_with_empty_last_cells_is_plain_as_a_whole() -> None:
+    """Speed guard: the page is written in one piece, not looked at line by line (an empty
+    last cell puts ",\\r" between lines, which is no formula)."""
+    from station.reports.formats import _plain_csv
+
+    lines = ["SN001,fail,2,0,,,,,op,ST,,BOARD_TIMEOUT,", "SN002,pass,1,1,allowed,ab,t,t,op,ST,synced,,"]
+
+    assert _plain_csv("\r\n".join(lines), len(lines), 12)
+    assert not _plain_csv("\r\n".join([*lines, "SN003,fail,1,0,,,,,=cmd(),ST,,X,"]), 3, 12)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -344,7 +345,7 @@ def test_the_aggregates_walk_the_report_index(known_db: Path) -> None:
     conn = sqlite3.connect(known_db)
     try:
         for sql, params in (
-            (reports._ACTIVITY_SQL, [BATCH]),
+            (reports._ACTIVITY_SQL[False], [BATCH]),
             (reports._PEOPLE_SQL, [BATCH]),
             (reports._UNIT_TOTALS_SQL, {"batch": BATCH}),
             (reports._FAILURES_SQL, [BATCH]),
@@ -354,6 +355,40 @@ def test_the_aggregates_walk_the_report_index(known_db: Path) -> None:
             assert "COVERING INDEX attempts_by_batch_report" in plan, plan
     finally:
         conn.close()
+
+
+def test_the_activity_of_a_tallied_database_is_read_off_the_hours_tally(known_db: Path) -> None:
+    """Speed guard: a few hundred rows of batch_hours, not every attempt of the batch."""
+    from records import reports
+
+    with ReportQueries(known_db) as queries:
+        tallied = queries.hours_tallied
+    conn = sqlite3.connect(known_db)
+    try:
+        plan = " ".join(row[3] for row in conn.execute(
+            "EXPLAIN QUERY PLAN " + reports._ACTIVITY_SQL[tallied], [BATCH]))
+    finally:
+        conn.close()
+    assert tallied == ("grouped" not in known_db.parent.name)
+    assert ("SEARCH batch_hours USING PRIMARY KEY (batch=?)" if tallied
+            else "COVERING INDEX attempts_by_batch_report") in plan, plan
+
+
+def test_the_step_sample_reads_only_the_sampled_attempts_even_when_statistics_say_the_batch_is_everything(
+    tmp_path: Path, known_db: Path,
+) -> None:
+    """Speed guard: a scan of the table would read every attempt's step timings."""
+    from records import reports
+
+    path = tmp_path / "analyzed.sqlite"
+    shutil.copy(known_db, path)
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("ANALYZE")
+        plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + reports._SAMPLED_STEPS_SQL, [BATCH, 3]))
+    finally:
+        conn.close()
+    assert "USING INDEX attempts_by_batch (batch=?)" in plan, plan
 
 
 def test_the_unit_list_comes_in_serial_order_without_a_sort(known_db: Path) -> None:
