@@ -523,18 +523,19 @@ class ReportQueries:
 
     # -- the unit list ---------------------------------------------------------------------
 
-    def unit_rows(self, batch_id: str, *, limit: int | None = None) -> list[tuple]:
+    def unit_rows(self, batch_id: str, *, limit: int | None = None, with_provisioned: bool = False) -> list[tuple]:
         """One tuple per unit attempted, in serial order; columns :data:`UNIT_COLUMNS`.
 
         ``status``, ``device_key_sha256``, ``first_pass_at``, ``last_pass_at`` and
         ``sync_state`` come from the unit's allow-list row in this batch (None if it has
         none: it never passed here); ``operator`` and ``station_id`` are the row's (those of
         the last PASS), else the newest attempt's; ``last_error_code`` is the newest
-        attempt's for a unit that did not pass. ``first_pass`` is 1 or 0.
+        attempt's for a unit that did not pass. ``first_pass`` is 1 or 0. ``with_provisioned``
+        adds a last column, always None (as :meth:`iter_unit_pages`).
         """
         cursor = self._conn.cursor()
         cursor.row_factory = None  # plain tuples: 100,000 of them must be cheap
-        sql = _UNIT_ROWS_SQL[self.tallied]
+        sql = (_REPORT_UNIT_ROWS_SQL if with_provisioned else _UNIT_ROWS_SQL)[self.tallied]
         if limit is not None:
             return cursor.execute(sql + " LIMIT :limit", {"batch": batch_id, "limit": int(limit)}).fetchall()
         return cursor.execute(sql, {"batch": batch_id}).fetchall()

@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, NamedTuple
 
 from records import Attempt, AuditEntry, Records, Unit, iso_utc
@@ -209,6 +210,11 @@ class UnitRow(NamedTuple):
     provisioned_at: str | None = None
 
 
+_as_unit_row = partial(tuple.__new__, UnitRow)
+"""A row of :data:`records.reports.UNIT_COLUMNS` plus ``provisioned`` as a :class:`UnitRow`,
+in one C call (``UnitRow._make`` is a Python function: a quarter of a second on 100,000)."""
+
+
 @dataclass(frozen=True)
 class BatchReport:
     schema_version: int
@@ -309,8 +315,8 @@ def build_report(
             unit_totals = queries.unit_totals(batch_id)
             rows = StreamedUnits(records.path, batch_id, unit_totals["attempted"])
         elif include_units:
-            rows = [UnitRow._make(row + (None,)) for row in queries.unit_rows(batch_id)]
-            unit_totals = _unit_totals(rows)
+            rows = list(map(_as_unit_row, queries.unit_rows(batch_id, with_provisioned=True)))
+            unit_totals = queries.unit_totals(batch_id)
         else:
             rows = []
             unit_totals = queries.unit_totals(batch_id)
@@ -528,37 +534,6 @@ class StreamedUnits:
 
     def __bool__(self) -> bool:
         return self.count > 0
-
-
-def _unit_totals(rows: Sequence[UnitRow]) -> dict[str, int]:
-    """The same totals as ``ReportQueries.unit_totals``, from the unit list in hand."""
-    passed = failed = in_progress = retested = first_pass = attempts = max_attempts = 0
-    for row in rows:
-        result = row[1]
-        n = row[2]
-        attempts += n
-        if n > max_attempts:
-            max_attempts = n
-        if n > 1:
-            retested += 1
-        if row[3]:
-            first_pass += 1
-        if result == "pass":
-            passed += 1
-        elif result == "running":
-            in_progress += 1
-        else:
-            failed += 1
-    return {
-        "attempted": len(rows),
-        "passed": passed,
-        "failed": failed,
-        "in_progress": in_progress,
-        "retested": retested,
-        "first_pass": first_pass,
-        "attempts_with_serial": attempts,
-        "max_attempts": max_attempts,
-    }
 
 
 def _station_notes(counts: Counts, cycle: CycleTimes) -> tuple[str, ...]:
