@@ -153,6 +153,27 @@ SELECT
 FROM per
 """
 
+# The same counters off the two tallies (schema version 7): attempts by result from
+# batch_hours, boards tried and first passes from batch_serials' first finished attempt.
+_BATCH_COUNTERS_FROM_TALLIES_SQL = """
+WITH attempts_by AS (
+    SELECT
+        coalesce(sum(CASE WHEN result = 'pass' THEN attempts END), 0) AS passes,
+        coalesce(sum(CASE WHEN result = 'fail' THEN attempts END), 0) AS fails,
+        coalesce(sum(CASE WHEN result = 'aborted' THEN attempts END), 0) AS aborted,
+        coalesce(sum(CASE WHEN without_serial AND result IN ('pass', 'fail') THEN attempts END), 0)
+            AS without_serial
+    FROM batch_hours WHERE batch = :batch
+), boards AS (
+    SELECT count(first_finished) AS boards_tried, coalesce(sum(first_finished % 2), 0) AS first_pass
+    FROM batch_serials WHERE batch = :batch
+)
+SELECT passes, fails, aborted, boards_tried, first_pass, without_serial,
+    (SELECT count(*) FROM units WHERE batch = :batch) AS done
+FROM attempts_by, boards
+"""
+_BATCH_COUNTERS = {True: _BATCH_COUNTERS_FROM_TALLIES_SQL, False: _BATCH_COUNTERS_SQL}
+
 # The batch's allow-list rows by claim certificate, with the figures of each: the claim
 # certificates and the allow-list totals in one walk over the rows (a million-unit batch
 # reads each unit row once, not twice).
@@ -352,6 +373,9 @@ class ReportQueries:
         a database opened read-only before it was brought up to date has none)."""
         self.hours_tallied = "batch_hours" in tables
         """Whether it keeps the tally of its batches' attempts by hour (schema version 5)."""
+        self.counters_tallied = self.hours_tallied and self._conn.execute(
+            "SELECT 1 FROM pragma_table_info('batch_serials') WHERE name = 'first_finished'").fetchone() is not None
+        """Whether the line's batch counters can be read off the tallies (schema version 7)."""
 
     def close(self) -> None:
         if self._conn is not None:
@@ -448,7 +472,7 @@ class ReportQueries:
         ``first_pass`` (of those, the ones whose first finished attempt passed),
         ``without_serial`` (finished attempts that never read a serial) and ``done``
         (allow-list rows of the batch)."""
-        return dict(self._conn.execute(_BATCH_COUNTERS_SQL, {"batch": batch_id}).fetchone())
+        return dict(self._conn.execute(_BATCH_COUNTERS[self.counters_tallied], {"batch": batch_id}).fetchone())
 
     def allow_list_totals(self, batch_id: str) -> dict[str, int]:
         """``rows``, ``revoked``, ``pending_sync``, ``synced`` of the batch's allow-list."""

@@ -12,12 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from records import Records, RecordsError, StepTiming
+from records.schema import FIRST_FINISHED
 
 STEPS = [StepTiming(name="read_serial", started_at="2026-11-22T10:00:00.000Z", duration_ms=1.0, ok=True)]
 
-GROUPED = """
+GROUPED = f"""
 SELECT batch, serial, count(*), sum(result = 'pass'), sum(result = 'running'),
-       min(id * 2 + (result = 'pass')) % 2, max(id)
+       min(id * 2 + (result = 'pass')) % 2, max(id), {FIRST_FINISHED}
 FROM attempts WHERE batch IS NOT NULL AND serial IS NOT NULL
 GROUP BY batch, serial ORDER BY batch, serial
 """
@@ -80,7 +81,7 @@ def test_an_attempt_that_started_outside_a_batch_is_tallied_in_the_batch_it_pass
                                 station_id="ST", operator="op", steps=STEPS)
 
     tally, _ = tally_and_grouping(db_path)
-    assert tally == [("B2", "SN1", 1, 1, 0, 1, attempt_id)]
+    assert tally == [("B2", "SN1", 1, 1, 0, 1, attempt_id, attempt_id * 2 + 1)]
 
 
 def test_a_database_from_before_the_tally_gets_it_filled_when_opened(records, db_path, provision):
@@ -104,3 +105,26 @@ def test_a_database_from_before_the_tally_gets_it_filled_when_opened(records, db
 
     tally, grouping = tally_and_grouping(db_path)
     assert tally == grouping and len(tally) == 3
+
+
+def test_a_database_from_before_the_first_finished_attempt_gets_it_when_opened(records, db_path, provision):
+    from records import schema
+
+    failed = records.start_attempt(port="COM1", station_id="ST", operator="op", driver="agent", batch="B1")
+    records.set_attempt_serial(failed, "SN1")
+    records.finish_attempt_fail(failed, error_code="X", error_detail="x", hint="", steps=[])
+    provision("SN1")
+    provision("SN2")
+    records.close()
+    with sqlite3.connect(db_path) as conn:  # the tally as version 6 left it
+        for trigger in ("batch_serials_on_insert", "batch_serials_on_update", "batch_serials_on_delete"):
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("ALTER TABLE batch_serials DROP COLUMN first_finished")
+        schema._create_tally_triggers(conn, schema._TALLY)
+        conn.execute("PRAGMA user_version = 6")
+
+    Records(db_path).close()
+
+    tally, grouping = tally_and_grouping(db_path)
+    assert tally == grouping
+    assert [row[7] % 2 for row in tally] == [0, 1]  # SN1 failed first, SN2 passed first

@@ -391,6 +391,19 @@ def test_the_step_sample_reads_only_the_sampled_attempts_even_when_statistics_sa
     assert "USING INDEX attempts_by_batch (batch=?)" in plan, plan
 
 
+def test_the_line_counters_off_the_tallies_are_what_grouping_the_attempts_gives(known_db: Path) -> None:
+    from records import reports
+
+    with ReportQueries(known_db) as queries:
+        counters = queries.batch_counters(BATCH)
+        grouped = dict(queries._conn.execute(reports._BATCH_COUNTERS_SQL, {"batch": BATCH}).fetchone())
+        tallied = queries.counters_tallied
+
+    assert counters == grouped
+    assert counters["passes"] == EXPECTED_COUNTS["attempts_passed"]
+    assert tallied == ("grouped" not in known_db.parent.name)
+
+
 def test_the_unit_list_comes_in_serial_order_without_a_sort(known_db: Path) -> None:
     """Speed guard: a million-unit list is read in the order of an index (the tally's key,
     or the report index), never sorted in a temporary b-tree."""
