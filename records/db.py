@@ -139,12 +139,15 @@ class Records:
         now: Callable[[], datetime] | None = None,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
         read_only: bool = False,
+        on_schema_update: Callable[[int, int], None] | None = None,
     ) -> None:
         """Open (or create) the database at ``path``, migrating it to the current schema.
 
         ``now`` replaces the system clock for every timestamp (tests inject one).
         ``read_only`` opens an existing file for reading only: nothing is created or
-        migrated, and it works on a read-only file system too.
+        migrated, and it works on a read-only file system too. ``on_schema_update(before,
+        after)`` is called before an existing file is migrated (a million attempts take
+        seconds, once: a command can say so first).
         Raises :class:`SchemaTooNew`, :class:`DatabaseLocked` or :class:`DatabaseCorrupt`.
         """
         self.path = Path(path)
@@ -155,7 +158,7 @@ class Records:
         if read_only:
             self._db = _open_read_only(self.path, busy_timeout_s)
         else:
-            self._db = _open_database(self.path, busy_timeout_s)
+            self._db = _open_database(self.path, busy_timeout_s, on_schema_update)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -1121,7 +1124,9 @@ class Records:
 # -- opening -------------------------------------------------------------------------------
 
 
-def _open_database(path: Path, busy_timeout_s: float) -> Database:
+def _open_database(
+    path: Path, busy_timeout_s: float, on_schema_update: Callable[[int, int], None] | None = None,
+) -> Database:
     """Connect, refuse a newer schema, switch on WAL and foreign keys, migrate."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -1134,7 +1139,9 @@ def _open_database(path: Path, busy_timeout_s: float) -> Database:
         raise _translate(exc, path) from exc
     try:
         db = _sqlite_utils_database()(conn, execute_plugins=False)
-        schema.refuse_if_too_new(db, str(path))  # before changing anything in the file
+        version = schema.refuse_if_too_new(db, str(path))  # before changing anything in the file
+        if on_schema_update is not None and 0 < version < schema.latest_version():
+            on_schema_update(version, schema.latest_version())
         db.enable_wal()
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA synchronous = FULL")

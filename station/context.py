@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from records import Records, RecordsError
@@ -87,6 +89,27 @@ class Station:
         self.close()
 
 
+BIG_DATABASE_BYTES = 100_000_000
+"""A database this big takes seconds to bring up to date: the command says so first."""
+
+
+def _say_schema_update(path: Path) -> Callable[[int, int], None]:
+    """What a command says (on standard error, and in the log) before it brings an older
+    station database up to date: nothing on the screen for a small one."""
+
+    def say(before: int, after: int) -> None:
+        log.info("bringing %s from schema version %d to %d", path, before, after)
+        try:
+            big = path.stat().st_size >= BIG_DATABASE_BYTES
+        except OSError:
+            big = False
+        if big:
+            sys.stderr.write(f"note: bringing the station database {path} up to date (schema {before} -> "
+                             f"{after}): a big station takes up to a minute, once\n")
+
+    return say
+
+
 def open_station(config_path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Station:
     """Open the station named by ``config_path``.
 
@@ -105,7 +128,7 @@ def open_station(config_path: str | os.PathLike[str] | None = None, *, read_only
             sys.stderr.write(f"warning: {exc.code}: {exc.message}; going on without the log\n")
     try:
         if not read_only:
-            records = Records(config.database)
+            records = Records(config.database, on_schema_update=_say_schema_update(config.database))
         elif config.database.exists():
             records = Records(config.database, read_only=True)
         else:

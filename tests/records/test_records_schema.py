@@ -90,6 +90,26 @@ def test_an_older_database_is_migrated_on_open_and_keeps_its_data(db_path, monke
     assert "notes" in columns
 
 
+def test_opening_an_older_database_announces_the_update_first_and_only_then(db_path, monkeypatch):
+    Records(db_path).close()
+    old_version = user_version(db_path)
+    heard = []
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, lambda db: heard.append("migrated")])
+
+    Records(db_path, on_schema_update=lambda before, after: heard.append((before, after))).close()
+    Records(db_path, on_schema_update=lambda before, after: heard.append((before, after))).close()
+
+    assert heard == [(old_version, old_version + 1), "migrated"]
+
+
+def test_a_new_database_is_no_update_to_announce(tmp_path):
+    heard = []
+
+    Records(tmp_path / "new.sqlite", on_schema_update=lambda *versions: heard.append(versions)).close()
+
+    assert heard == []
+
+
 def test_migrations_already_applied_do_not_run_again(db_path, monkeypatch):
     runs = []
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, lambda db: runs.append(1)])
