@@ -9,8 +9,9 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from older_schema import take_back_to
 
-from records import Records, schema
+from records import Records
 from records.schema import HOUR_OF_ATTEMPT
 
 HOUR = HOUR_OF_ATTEMPT.format(row="")
@@ -100,17 +101,7 @@ def test_a_database_from_before_the_hours_tally_gets_it_filled_when_opened(recor
     provision("SN2")
     records.start_attempt(port="COM1", station_id="ST", operator="op", driver="agent", batch="B1")
     records.close()
-    with sqlite3.connect(db_path) as conn:  # the schema as version 4 left it
-        for trigger in ("batch_serials_on_insert", "batch_serials_on_update", "batch_serials_on_delete"):
-            conn.execute(f"DROP TRIGGER {trigger}")
-        conn.execute("ALTER TABLE batch_serials DROP COLUMN first_finished")
-        schema._create_tally_triggers(conn, schema._TALLY)
-        for trigger in ("batch_hours_on_insert", "batch_hours_on_update", "batch_hours_on_delete"):
-            conn.execute(f"DROP TRIGGER {trigger}")
-        conn.execute("DROP TABLE batch_hours")
-        conn.execute("DROP INDEX attempts_by_batch_hour")
-        conn.execute("DROP INDEX units_by_batch_claim")
-        conn.execute("PRAGMA user_version = 4")
+    take_back_to(db_path, 4)
 
     Records(db_path).close()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from older_schema import take_back_to
 
 from records import Records, RecordsError, StepTiming
 from records.schema import FIRST_FINISHED
@@ -90,16 +91,7 @@ def test_a_database_from_before_the_tally_gets_it_filled_when_opened(records, db
     attempt_id = records.start_attempt(port="COM1", station_id="ST", operator="op", driver="agent", batch="B1")
     records.set_attempt_serial(attempt_id, "SN3")
     records.close()
-    with sqlite3.connect(db_path) as conn:  # the schema as version 3 left it
-        for trigger in ("batch_serials_on_insert", "batch_serials_on_update", "batch_serials_on_delete"):
-            conn.execute(f"DROP TRIGGER {trigger}")
-        conn.execute("DROP TABLE batch_serials")
-        for trigger in ("batch_hours_on_insert", "batch_hours_on_update", "batch_hours_on_delete"):
-            conn.execute(f"DROP TRIGGER {trigger}")
-        conn.execute("DROP TABLE batch_hours")
-        conn.execute("DROP INDEX attempts_by_batch_hour")
-        conn.execute("DROP INDEX units_by_batch_claim")
-        conn.execute("PRAGMA user_version = 3")
+    take_back_to(db_path, 3)
 
     Records(db_path).close()
 
@@ -108,20 +100,13 @@ def test_a_database_from_before_the_tally_gets_it_filled_when_opened(records, db
 
 
 def test_a_database_from_before_the_first_finished_attempt_gets_it_when_opened(records, db_path, provision):
-    from records import schema
-
     failed = records.start_attempt(port="COM1", station_id="ST", operator="op", driver="agent", batch="B1")
     records.set_attempt_serial(failed, "SN1")
     records.finish_attempt_fail(failed, error_code="X", error_detail="x", hint="", steps=[])
     provision("SN1")
     provision("SN2")
     records.close()
-    with sqlite3.connect(db_path) as conn:  # the tally as version 6 left it
-        for trigger in ("batch_serials_on_insert", "batch_serials_on_update", "batch_serials_on_delete"):
-            conn.execute(f"DROP TRIGGER {trigger}")
-        conn.execute("ALTER TABLE batch_serials DROP COLUMN first_finished")
-        schema._create_tally_triggers(conn, schema._TALLY)
-        conn.execute("PRAGMA user_version = 6")
+    take_back_to(db_path, 6)
 
     Records(db_path).close()
 
