@@ -21,10 +21,12 @@ Definitions (all per batch; ``docs/reports.md`` is the user-facing version):
 Speed: the per-batch aggregates walk ``attempts_by_batch_report`` (migration 2), an index
 that holds every column they need, so they never read the attempts' step timings (about a
 kilobyte per attempt). Only the per-step figures read ``steps``; on big batches they use an
-evenly spread sample (see :meth:`ReportQueries.step_durations_ms`). The unit totals and the
-unit list read ``batch_serials`` (migration 4), the tally of each batch's serials that
-triggers keep, instead of grouping the attempts; a database without it (opened read-only
-before it was brought up to date) is read by grouping, with the same result.
+evenly spread sample (see :meth:`ReportQueries.step_durations_ms`). Tallies that triggers
+keep spare the walk over every attempt: the unit totals and the unit list read
+``batch_serials`` (migration 4), the attempt totals, hourly throughput and times
+``batch_hours`` (migration 5), the line's counters both (migration 7). A database without
+them (opened read-only before it was brought up to date) is read by grouping the attempts,
+with the same result.
 """
 
 from __future__ import annotations

@@ -340,7 +340,7 @@ def _v6_units_by_batch_claim(db: Database) -> None:
 # (pass or fail) attempts, so that ``% 2`` says whether the board's first finished attempt
 # passed (NULL: none finished yet). What the line's batch bar counts as first pass.
 FIRST_FINISHED = "min(CASE WHEN result IN ('pass', 'fail') THEN id * 2 + (result = 'pass') END)"
-_TALLY_WITH_FIRST_FINISHED = _TALLY.replace(" FROM attempts", f", {FIRST_FINISHED} FROM attempts")
+_TALLY_WITH_FIRST_FINISHED = _TALLY.removesuffix(" FROM attempts") + f", {FIRST_FINISHED} FROM attempts"
 
 
 def _v7_first_finished(db: Database) -> None:
