@@ -424,3 +424,23 @@ def test_the_unit_list_comes_in_serial_order_without_a_sort(known_db: Path) -> N
 def test_claim_fingerprints_only(report: BatchReport) -> None:
     assert {c.sha256 for c in report.header.claim_certificates} == {
         fingerprint("claim certificate A"), fingerprint("claim certificate B")}
+
+
+def test_a_finish_time_that_is_no_hour_counts_but_gets_no_throughput_bucket(tmp_path: Path) -> None:
+    """A tampered database: the report still comes, with the attempt in its totals."""
+    path = tmp_path / "tampered.sqlite"
+    with Records(path) as records:
+        records.open_batch("B1", "sensor-v2", 10, "qa")
+        for serial in ("SN1", "SN2"):
+            attempt = records.start_attempt(port="P", station_id="S", operator="o", driver="agent", batch="B1")
+            records.set_attempt_serial(attempt, serial)
+            records.finish_attempt_fail(attempt, error_code="X", error_detail="", hint="", steps=[])
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE attempts SET finished_at = 'not a time' WHERE serial = 'SN1'")
+    conn.close()
+
+    with Records(path) as records:
+        report = build_report(records, "B1")
+
+    assert report.counts.attempts == 2
+    assert sum(bucket.attempts or 0 for bucket in report.throughput) == 1
