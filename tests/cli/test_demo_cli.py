@@ -72,7 +72,7 @@ def test_a_cloud_that_fails_during_the_demo_is_a_named_error_not_an_internal_one
     server = _cloud_failing_the_forged_rows(dynamodb_endpoint)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        done = station("demo", "--endpoint-url", f"http://127.0.0.1:{server.server_port}", "--boards", "2",
+        done = station("demo", "--endpoint-url", f"http://127.0.0.1:{server.server_port}", "--boards", "1",
                        "--keygen-ms", "0", cwd=tmp_path, timeout=180)
     finally:
         server.shutdown()
