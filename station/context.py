@@ -103,7 +103,7 @@ def _say_schema_update(path: Path) -> Callable[[int, int], None]:
             big = path.stat().st_size >= BIG_DATABASE_BYTES
         except OSError:
             big = False
-        if big:
+        if big and sys.stderr is not None:  # None in a windowed app started by pythonw
             sys.stderr.write(f"note: bringing the station database {path} up to date (schema {before} -> "
                              f"{after}): a big station takes up to a minute, once\n")
 
@@ -125,7 +125,8 @@ def open_station(config_path: str | os.PathLike[str] | None = None, *, read_only
         try:
             handler = setup_logging(config)
         except StationError as exc:
-            sys.stderr.write(f"warning: {exc.code}: {exc.message}; going on without the log\n")
+            if sys.stderr is not None:  # None in a windowed app started by pythonw
+                sys.stderr.write(f"warning: {exc.code}: {exc.message}; going on without the log\n")
     try:
         if not read_only:
             records = Records(config.database, on_schema_update=_say_schema_update(config.database))

@@ -43,3 +43,14 @@ def test_a_small_database_is_brought_up_to_date_without_a_word(
     context.open_station(station_folder / "station.ini").close()
 
     assert capsys.readouterr().err == ""
+
+
+def test_a_windowed_app_without_standard_error_opens_a_big_older_database_all_the_same(
+    station_folder, monkeypatch: pytest.MonkeyPatch,
+):
+    database_at_todays_schema(load_config(station_folder / "station.ini").database)
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, lambda db: None])
+    monkeypatch.setattr(context, "BIG_DATABASE_BYTES", 0)
+    monkeypatch.setattr("sys.stderr", None)  # pythonw on Windows
+
+    context.open_station(station_folder / "station.ini").close()
