@@ -513,7 +513,7 @@ class StreamedUnits:
 
     def __iter__(self) -> Iterator[UnitRow]:
         for rows in self.pages():
-            yield from map(UnitRow._make, rows)
+            yield from map(_as_unit_row, rows)
 
     def pages(self, size: int = 5000, *, needing_a_look: bool = False) -> Iterator[list[tuple]]:
         """The rows a few thousand at a time, as plain tuples in :class:`UnitRow`'s column
@@ -527,7 +527,7 @@ class StreamedUnits:
     def needing_a_look(self) -> Iterator[UnitRow]:
         """The rows of :meth:`BatchReport.exceptions`, filtered by SQLite."""
         for rows in self.pages(needing_a_look=True):
-            yield from map(UnitRow._make, rows)
+            yield from map(_as_unit_row, rows)
 
     def __len__(self) -> int:
         return self.count
