@@ -7,8 +7,8 @@ time the UI could not react. The real window (main_window.MainWindow, offscreen,
 process (``station sim``, as real boards are separate hardware) at 115200 baud;
 each board that finishes is unplugged and the next one plugged in. Meanwhile "Sync now"
 is pressed every ``--sync-every`` s (against the loopback DynamoDB-compatible server, in
-its own process as the cloud is elsewhere; ``--cloud-in-process`` runs it inside the app
-as ``station-gui --demo`` does)
+its own process as the cloud is elsewhere; ``--demo-cloud`` starts it as ``station-gui
+--demo`` does, through the app's DemoCloud)
 and a report of the batch is exported every ``--export-every`` s (``--format``, on the
 worker thread as the QA tab does). Prints p50, p99 and the worst gap against the goals
 (worst <= 50 ms, p99 <= 16 ms), and the same figures for the idle window measured in the
@@ -16,7 +16,11 @@ same run as the baseline.
 
     python bench/gui_stall.py [--slots 16] [--boards 96] [--keygen-ms 1000] [--idle-seconds 2]
                               [--sync-every 2] [--export-every 3] [--format pdf] [--no-cloud]
-                              [--cloud-in-process]
+                              [--demo-cloud] [--existing-units 100000]
+
+``--existing-units N`` runs the line into a batch that already holds N units (the report
+benchmark's database): the station a line has after days of work, where the batch bar,
+the units table and the exports read a big batch.
 """
 
 from __future__ import annotations
@@ -123,11 +127,13 @@ def main() -> int:
     parser.add_argument("--export-every", type=float, default=3.0, help="export a report every N s (0: never)")
     parser.add_argument("--format", default="pdf", choices=("html", "csv", "json", "pdf"))
     parser.add_argument("--no-cloud", action="store_true", help="no local DynamoDB server (no sync)")
-    parser.add_argument("--cloud-in-process", action="store_true",
-                        help="run the DynamoDB-compatible server inside the app (as the demo does)")
+    parser.add_argument("--demo-cloud", action="store_true",
+                        help="start the DynamoDB-compatible server as the demo app does (gui.demo.DemoCloud)")
     parser.add_argument("--baud", type=int, default=115200)
     parser.add_argument("--keygen-ms", type=float, default=1000.0)
     parser.add_argument("--idle-seconds", type=float, default=2.0)
+    parser.add_argument("--existing-units", type=int, default=0,
+                        help="the batch already holds this many units (built by bulk SQL before the window opens)")
     parser.add_argument("--stand-in-niceness", type=int, default=10,
                         help="nice value of the simulated boards and cloud, which are other machines on a real "
                              "line (0: compete with the app as equals)")
@@ -137,11 +143,19 @@ def main() -> int:
     apply_theme(app)
     with tempfile.TemporaryDirectory() as tmp:
         ini = prepare_folder(Path(tmp) / "station")
+        batch = "BENCH"
+        if args.existing_units:
+            import report_speed
+
+            built = report_speed.build_database(Path(tmp) / "station" / "station.sqlite", args.existing_units)
+            batch = report_speed.BATCH
+            print(f"station holds {built['units']:,} units, {built['attempts']:,} attempts in batch {batch}")
         station = open_station(ini)
         station.take_line()
-        station.records.open_batch("BENCH", "GW", args.boards, "bench")
+        if not args.existing_units:
+            station.records.open_batch(batch, "GW", args.boards, "bench")
         cloud = cloud_proc = None
-        if not args.no_cloud and args.sync_every > 0 and args.cloud_in_process:
+        if not args.no_cloud and args.sync_every > 0 and args.demo_cloud:
             from gui.demo import DemoCloud
 
             cloud = DemoCloud()
@@ -157,8 +171,8 @@ def main() -> int:
         window.resize(1366, 768)
         window.show()
         line.start()
-        window.signed_in("BENCH", "operator")
-        window.use_batch("BENCH")
+        window.signed_in(batch, "operator")
+        window.use_batch(batch)
         meter = GapMeter(app)
         exports: list[Path] = []
 
@@ -197,7 +211,7 @@ def main() -> int:
             if worker.busy() < 2:  # one export at a time, as a person clicking would
                 target = out / f"report-{len(exports)}.{args.format}"
                 exports.append(target)
-                export_in_background(window.qa_tab, station, "BENCH", args.format, target)
+                export_in_background(window.qa_tab, station, batch, args.format, target)
 
         if args.export_every > 0:
             exporter.setInterval(int(args.export_every * 1000))

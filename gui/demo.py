@@ -185,7 +185,8 @@ class DemoLine:
 
 
 class DemoCloud:
-    """The loopback DynamoDB-compatible server and the allow-list table, started off the UI thread."""
+    """The loopback DynamoDB-compatible server (a process of its own) and the allow-list table,
+    started off the UI thread."""
 
     def __init__(self) -> None:
         self.server = None
@@ -195,11 +196,11 @@ class DemoCloud:
     def start(self, station: Station) -> None:
         """Blocking (a worker thread): start the server, create the table, point the sync at it."""
         from station.allowlist_item import create_allowlist_table
-        from station.sync.local_server import LocalDynamo
+        from station.sync.local_server import LocalDynamoProcess
 
         for name, value in (("AWS_ACCESS_KEY_ID", "demo"), ("AWS_SECRET_ACCESS_KEY", "demo")):
             os.environ.setdefault(name, value)  # the local server accepts any credentials
-        server = LocalDynamo()
+        server = LocalDynamoProcess()  # the cloud is elsewhere: its work does not stall the window
         url = server.start()
         self.server = server
         import boto3

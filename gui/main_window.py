@@ -9,6 +9,7 @@ writes, PIN checks, the sync) runs through :func:`gui.worker.run_in_thread`.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
@@ -64,8 +65,10 @@ if TYPE_CHECKING:  # the demo (and the cloud libraries it brings) loads only wit
 log = logging.getLogger(__name__)
 
 RENDER_MS = 60
-PRINTER_STATUS_MS = 2000
 """Slot changes are drawn at most this often: a step shows within 60 ms, 16 tiles repaint once."""
+RENDER_BUDGET_S = 0.004
+"""Tiles drawn in one turn of the event loop stop after this long; the rest follow at once."""
+PRINTER_STATUS_MS = 2000
 SUMMARY_REFRESH_MS = 500
 FIT_SCREEN = (1366, 768)
 """The smallest screen the whole window (status bar and Retry buttons included) fits on."""
@@ -688,15 +691,29 @@ class MainWindow(QMainWindow):
             return
         self._pending_slots[slot.port] = slot
         if not self._render_timer.isActive():
-            self._render_timer.start()
+            self._render_timer.start(RENDER_MS)
 
     def _render_slots(self) -> None:
+        """Redraw the tiles whose slot changed, for at most RENDER_BUDGET_S at a time.
+
+        A wave of 16 boards changes 16 tiles at once; drawing them all in one go held the
+        event loop for 15-40 ms. The rest waits for the next turn of the loop (a 0 ms
+        timer), so a click or a scan is served between two slices.
+        """
         pending, self._pending_slots = self._pending_slots, {}
         if self._closing:
             return
         armed = self.line.armed
-        for port, slot in pending.items():
-            self._tile(port).set_slot(slot, armed)
+        started = time.perf_counter()
+        ports = iter(pending)
+        for port in ports:
+            self._tile(port).set_slot(pending[port], armed)
+            if time.perf_counter() - started >= RENDER_BUDGET_S:
+                break
+        left = {port: pending[port] for port in ports if port not in self._pending_slots}
+        if left or self._pending_slots:
+            self._pending_slots = {**left, **self._pending_slots}
+            self._render_timer.start(0)
         self._show_line_status()
         if self.label_bar.isVisible():
             self._show_labels_waiting()

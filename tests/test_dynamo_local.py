@@ -202,3 +202,56 @@ def test_missing_moto_is_a_station_error(monkeypatch):
         LocalDynamo()
     assert excinfo.value.code == "DYNAMO_LOCAL_MISSING"
     assert "provisioning-station[demo]" in excinfo.value.hint
+
+
+def test_a_server_in_its_own_process_answers_and_is_gone_after_stop():
+    import os
+
+    from station.sync.local_server import LocalDynamoProcess
+
+    server = LocalDynamoProcess()
+    url = server.start()
+    pid = server.pid
+    assert pid is not None and pid != os.getpid(), "the server shares the caller's process (and its GIL)"
+    create_allowlist_table(_client(url), "in-a-child")
+    assert "in-a-child" in _client(url).list_tables()["TableNames"]
+    server.stop()
+    server.stop()
+    with pytest.raises(StationError) as excinfo:
+        _ = server.endpoint_url
+    assert excinfo.value.code == "DYNAMO_LOCAL_NOT_STARTED"
+    with pytest.raises(Exception):  # noqa: B017 - connection refused, whatever botocore calls it
+        _client(url).list_tables()
+
+
+PARENT_THAT_DIES = """
+import os
+from station.sync.local_server import LocalDynamoProcess
+
+if __name__ == "__main__":  # a spawned child imports this file again
+    server = LocalDynamoProcess()
+    server.start()
+    print(server.pid, server.endpoint_url, flush=True)
+    os._exit(0)  # no clean-up at all, as when the app is killed
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="checks the process table the POSIX way")
+def test_the_server_process_ends_when_the_app_that_started_it_dies(tmp_path):
+    import os
+    import subprocess
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT_THAT_DIES)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    pytest.fail("the local DynamoDB server outlived the app that started it")

@@ -12,6 +12,8 @@ changes that matter here:
   at DEBUG instead of stderr, and moto's "Starting a new Thread" banner is off;
 * ``stop()`` really closes the listening socket, so the port is free again.
 
+:class:`LocalDynamoProcess` runs one in a child process (the demo app, benchmarks).
+
 moto is an optional extra (``demo``/``test``); it is imported only when a
 :class:`LocalDynamo` is created, and a missing moto is a :class:`StationError`
 with code ``DYNAMO_LOCAL_MISSING``.
@@ -34,6 +36,7 @@ from station.errors import StationError
 
 __all__ = [
     "LocalDynamo",
+    "LocalDynamoProcess",
 ]
 
 log = logging.getLogger(__name__)
@@ -228,10 +231,118 @@ class LocalDynamo:
         return f"LocalDynamo({state})"
 
 
-def _serve_until_stopped(urls: Any, stop: Any) -> None:
-    with LocalDynamo() as server:
-        urls.put(server.endpoint_url)
-        stop.wait()
+def _serve_until_stopped(replies: Any, stop: Any) -> None:
+    """The child process: serve until told to stop, or until the parent is gone (a demo app
+    killed outright leaves no server behind)."""
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    try:
+        server = LocalDynamo()
+        url = server.start()
+    except StationError as exc:
+        replies.put(("error", exc.code, str(exc), exc.hint))
+        return
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it as a StationError
+        replies.put(("error", "DYNAMO_LOCAL_START_FAILED", f"{type(exc).__name__}: {exc}", None))
+        return
+    try:
+        replies.put(("ok", url))
+        while not stop.wait(PARENT_CHECK_SECONDS):
+            if parent is not None and not parent.is_alive():
+                break
+    finally:
+        server.stop()
+
+
+PARENT_CHECK_SECONDS = 1.0
+
+
+class LocalDynamoProcess:
+    """A :class:`LocalDynamo` in a process of its own; the same ``start``/``stop``/
+    ``endpoint_url`` and context manager.
+
+    The server (moto, pure Python) would otherwise share the GIL with its host: the demo
+    app's window stalled for up to 120 ms while it answered a sync. The demo app and the
+    benchmarks use this one, as the cloud is another machine on a real line. ``start``
+    blocks until the server answers (a second or two: a new interpreter imports moto).
+    """
+
+    def __init__(self, *, ready_timeout: float = 60.0) -> None:
+        self.ready_timeout = ready_timeout
+        self._process: Any = None
+        self._stop: Any = None
+        self._endpoint_url: str | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._endpoint_url is None:
+            raise StationError(
+                "the local DynamoDB server is not running",
+                code="DYNAMO_LOCAL_NOT_STARTED",
+                hint="Call LocalDynamoProcess.start() (or use it as a context manager) first.",
+            )
+        return self._endpoint_url
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> str:
+        if self._endpoint_url is not None:
+            return self._endpoint_url
+        import multiprocessing
+        import queue
+
+        context = multiprocessing.get_context("spawn")
+        replies, self._stop = context.Queue(), context.Event()
+        self._process = context.Process(
+            target=_serve_until_stopped, args=(replies, self._stop), name="local-dynamodb", daemon=True
+        )
+        self._process.start()
+        deadline = time.monotonic() + self.ready_timeout
+        reply = None
+        while reply is None:
+            try:
+                reply = replies.get(timeout=0.2)
+            except queue.Empty:
+                exit_code = self._process.exitcode
+                if exit_code is None and time.monotonic() < deadline:
+                    continue
+                self.stop()
+                why = (f"ended with exit code {exit_code} before it served" if exit_code is not None
+                       else f"did not answer within {self.ready_timeout:.0f} s")
+                raise StationError(
+                    f"the local DynamoDB server process {why}",
+                    code="DYNAMO_LOCAL_START_FAILED",
+                    hint="See the station log; the machine may be overloaded.",
+                ) from None
+        if reply[0] != "ok":
+            self.stop()
+            _, code, message, hint = reply
+            raise StationError(message, code=code, hint=hint)
+        self._endpoint_url = reply[1]
+        return self._endpoint_url
+
+    def stop(self) -> None:
+        """Stop the server process (and free its port). Safe to call twice."""
+        process, self._process = self._process, None
+        self._endpoint_url = None
+        if process is None:
+            return
+        self._stop.set()
+        process.join(timeout=10)
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout=5)
+
+    def __enter__(self) -> LocalDynamoProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 @contextlib.contextmanager
@@ -240,16 +351,5 @@ def local_dynamo_in_child_process() -> Iterator[str]:
 
     Benchmarks use it so the server does not share the GIL with the code they measure.
     """
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    urls, stop = context.Queue(), context.Event()
-    process = context.Process(target=_serve_until_stopped, args=(urls, stop), daemon=True)
-    process.start()
-    try:
-        yield urls.get(timeout=60)
-    finally:
-        stop.set()
-        process.join(timeout=10)
-        if process.is_alive():
-            process.terminate()
+    with LocalDynamoProcess() as server:
+        yield server.endpoint_url

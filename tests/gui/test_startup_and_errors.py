@@ -134,7 +134,7 @@ def test_user_add_list_remove(station_folder, monkeypatch):
     assert all(h.startswith("scrypt$") and "2468" not in h for h in hashes)
 
     removed = runner.invoke(station_main, [*config, "user", "remove", "QA2"])
-    assert removed.exit_code == 0
+    assert removed.exit_code == 0, (removed.output, removed.exception)
     missing = runner.invoke(station_main, [*config, "user", "remove", "QA2"])
     assert missing.exit_code == 3 and "USER_NOT_FOUND" in missing.output
 

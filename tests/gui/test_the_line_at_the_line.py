@@ -300,3 +300,30 @@ def test_batch_counters_stay_right_past_100k_attempts(make_station):
     assert (summary.passes, summary.fails, summary.aborted) == (100_000, 10_500, 1)
     assert (summary.boards_tried, summary.first_pass) == (100_000, 90_000)
     assert summary.failures_by_code["UNKNOWN"] == 10_501
+
+
+def test_a_wave_of_sixteen_tile_changes_is_drawn_in_slices_and_every_tile_ends_on_its_newest_state(
+    make_app, monkeypatch
+):
+    """Issue 19: drawing 16 changed tiles in one turn of the event loop held it for up to 40 ms;
+    each turn now stops after RENDER_BUDGET_S and the rest follow on the next turn."""
+    from gui import main_window
+
+    app, _slots = sixteen_slots(make_app, 1366, 768)
+    window = app.window
+    monkeypatch.setattr(main_window, "RENDER_BUDGET_S", 0.0)  # one tile per turn
+    for port in SIXTEEN:
+        window._slot_changed(Slot(port, SlotState.RUNNING, present=True, serial=f"SN-{port}", step="read_serial"))
+    window._render_slots()
+    drawn = [port for port in SIXTEEN if window.tiles[port].slot.state == SlotState.RUNNING]
+    assert len(drawn) == 1, "one turn drew more than its budget allows"
+    assert window._render_timer.isActive() and window._render_timer.interval() == 0, "the rest is not next"
+
+    late = SIXTEEN[-1]
+    window._slot_changed(Slot(late, SlotState.PASS, present=True, serial=f"SN-{late}"))
+    app.qtbot.waitUntil(lambda: not window._pending_slots, timeout=WAIT_MS)
+    assert all(window.tiles[port].slot.serial == f"SN-{port}" for port in SIXTEEN)
+    assert window.tiles[late].slot.state == SlotState.PASS, "an older state was drawn over the newest"
+    assert window.tiles[late].word_label.text() == "PASS"
+    window._slot_changed(Slot(SIXTEEN[0], SlotState.WAITING, present=False))
+    assert window._render_timer.interval() == main_window.RENDER_MS, "a new change waits the usual RENDER_MS again"
