@@ -37,7 +37,7 @@ def units(ctx: Context, batch: str | None, status: str | None, search: str | Non
             for unit in units:
                 out.write(encode(unit) + "\n")
         else:
-            stream_json_array(units, out)
+            stream_json_array(units, out, flat=True)
         return
     rows = records.iter_unit_values(TABLE_COLUMNS, batch=batch, status=status, search=search, limit=limit)
     widths = records.unit_widths(batch=batch, status=status, search=search)
@@ -58,17 +58,19 @@ def table_row(values: tuple[str, ...], widths: list[int]) -> str:
     return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
 
 
-def stream_json_array(items: Iterator[dict[str, Any]], out: TextIO) -> None:
+def stream_json_array(items: Iterator[dict[str, Any]], out: TextIO, *, flat: bool = False) -> None:
     """What ``emit_json(list(items))`` prints, byte for byte, written item by item.
 
     ``json`` encodes with ``indent`` in pure Python, a tenth of the speed of its C encoder;
     an item of plain values (a unit) is encoded by the C encoder instead, told to put each
-    member on its own line (:data:`_MEMBER_PER_LINE`): the same bytes.
+    member on its own line (:data:`_MEMBER_PER_LINE`): the same bytes. ``flat=True`` is the
+    caller's word that no item holds a dict, list or tuple (a unit's fields are text and
+    numbers), so no item is looked into: a third of the time of a million units.
     """
     first = True
     indented = json.JSONEncoder(indent=2, sort_keys=True, default=str).encode
     for item in items:
-        if item and not any(isinstance(value, (dict, list, tuple)) for value in item.values()):
+        if item and (flat or not any(isinstance(value, (dict, list, tuple)) for value in item.values())):
             body = "{\n    " + _MEMBER_PER_LINE(item)[1:-1] + "\n  }"
         else:
             body = indented(item).replace("\n", "\n  ")

@@ -54,3 +54,13 @@ def test_the_streamed_array_is_what_json_dumps_prints(items):
     stream_json_array(iter(items), out)
 
     assert out.getvalue() == json.dumps(items, indent=2, sort_keys=True, default=str) + "\n"
+
+
+@given(st.lists(FLAT_OBJECTS, max_size=4))
+def test_items_declared_flat_are_laid_out_as_json_dumps_lays_them_out(items):
+    out = io.StringIO()
+
+    stream_json_array(iter(items), out, flat=True)
+
+    assert out.getvalue() == json.dumps(items, indent=2, sort_keys=True, default=str) + "\n"
+

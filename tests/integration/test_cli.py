@@ -157,6 +157,7 @@ def test_units_json_parses_and_lists_the_pass_serials(demo, monkeypatch):
     assert sorted(u["serial"] for u in units) == PASS_SERIALS
     assert {u["status"] for u in units} <= {"allowed", "revoked"}  # the demo's cloud check revokes one
     assert all(re.fullmatch(r"[0-9a-f]{64}", u["device_key_sha256"]) for u in units)
+    assert result.stdout == json.dumps(units, indent=2, sort_keys=True) + "\n", "not json.dumps' own layout"
 
 
 def test_show_prints_the_unit_its_attempts_and_audit_trail(demo, monkeypatch):
