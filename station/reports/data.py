@@ -366,7 +366,7 @@ def build_report(
         attempts_per_unit_max=unit_totals["max_attempts"] if attempted else None,
     )
     cycle = CycleTimes(
-        per_unit=duration_stats("unit", pass_durations),
+        per_unit=duration_stats_of_counts("unit", pass_durations),
         per_step=tuple(
             stats
             for name, values in steps.durations.items()
@@ -443,6 +443,30 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
         raise ValueError("no values")
     rank = max(1, math.ceil(p / 100 * len(sorted_values)))
     return float(sorted_values[min(rank, len(sorted_values)) - 1])
+
+
+def duration_stats_of_counts(name: str, counts: Sequence[tuple[float, int]]) -> DurationStats | None:
+    """:func:`duration_stats` of the values ``counts`` stands for (``(value, how many)``
+    pairs, ascending values): the same figures without the list of every value."""
+    total = sum(n for _, n in counts)
+    if not total:
+        return None
+    ranks = {50: max(1, math.ceil(0.50 * total)), 95: max(1, math.ceil(0.95 * total))}
+    at: dict[int, float] = {}
+    seen = 0
+    for value, n in counts:
+        seen += n
+        for p, rank in ranks.items():
+            if p not in at and seen >= rank:
+                at[p] = float(value)
+    return DurationStats(
+        name=name,
+        count=total,
+        p50_ms=round(at[50], 1),
+        p95_ms=round(at[95], 1),
+        max_ms=round(float(counts[-1][0]), 1),
+        mean_ms=round(math.fsum(value * n for value, n in counts) / total, 1),
+    )
 
 
 def duration_stats(name: str, sorted_values: Sequence[float]) -> DurationStats | None:

@@ -8,6 +8,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from report_fixtures import (
     BATCH,
     DAY,
@@ -35,6 +37,8 @@ from station.reports.data import (
     ReportError,
     build_report,
     build_trace,
+    duration_stats,
+    duration_stats_of_counts,
     hour_buckets,
     percentile,
     redact,
@@ -444,3 +448,40 @@ def test_a_finish_time_that_is_no_hour_counts_but_gets_no_throughput_bucket(tmp_
 
     assert report.counts.attempts == 2
     assert sum(bucket.attempts or 0 for bucket in report.throughput) == 1
+
+
+@given(st.lists(st.integers(min_value=-5, max_value=400), min_size=1, max_size=300))
+def test_duration_figures_from_counts_are_those_of_the_whole_list(values: list[int]) -> None:
+    """The batch's cycle time comes from (ms, attempts) pairs, not a list of every attempt."""
+    ordered = sorted(values)
+    counts = sorted({v: ordered.count(v) for v in ordered}.items())
+
+    assert duration_stats_of_counts("unit", counts) == duration_stats("unit", [float(v) for v in ordered])
+
+
+def test_no_passes_give_no_cycle_time() -> None:
+    assert duration_stats_of_counts("unit", []) is None
+
+
+def test_pass_durations_are_counted_by_millisecond_and_a_pass_with_no_real_times_is_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "passes.sqlite"
+    with Records(path) as records:
+        records.open_batch("B1", "sensor-v2", 10, "qa")
+        for serial in ("SN1", "SN2", "SN3", "SN4"):
+            attempt = records.start_attempt(port="P", station_id="S", operator="o", driver="agent", batch="B1")
+            records.set_attempt_serial(attempt, serial)
+            records.finish_attempt_pass(attempt, serial=serial, batch="B1", product="sensor-v2",
+                                        device_key_sha256=fingerprint(serial), claim_cert_sha256=fingerprint("c"),
+                                        station_id="S", operator="o", steps=[])
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE attempts SET started_at = '2026-11-02T06:00:00.000Z'")
+        conn.execute("UPDATE attempts SET finished_at = '2026-11-02T06:00:04.500Z' WHERE serial IN ('SN1', 'SN2')")
+        conn.execute("UPDATE attempts SET finished_at = '2026-11-02T06:00:07.250Z' WHERE serial = 'SN3'")
+        conn.execute("UPDATE attempts SET finished_at = 'not a time' WHERE serial = 'SN4'")
+    conn.close()
+
+    with ReportQueries(path) as queries:
+        assert queries.pass_durations_ms("B1") == [(4500, 2), (7250, 1)]
+    with Records(path) as records:
+        per_unit = build_report(records, "B1").cycle_times.per_unit
+    assert (per_unit.count, per_unit.p50_ms, per_unit.max_ms) == (3, 4500.0, 7250.0)
