@@ -224,6 +224,18 @@ def test_a_server_in_its_own_process_answers_and_is_gone_after_stop():
         _client(url).list_tables()
 
 
+def test_a_server_process_that_cannot_listen_says_why_with_the_servers_own_code():
+    from station.sync.local_server import LocalDynamoProcess
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(StationError) as excinfo:
+            LocalDynamoProcess(port=taken.getsockname()[1]).start()
+    assert excinfo.value.code == "DYNAMO_LOCAL_START_FAILED"
+    assert "could not listen" in excinfo.value.message and not excinfo.value.message.startswith("DYNAMO")
+
+
 PARENT_THAT_DIES = """
 import os
 from station.sync.local_server import LocalDynamoProcess

@@ -231,17 +231,21 @@ class LocalDynamo:
         return f"LocalDynamo({state})"
 
 
-def _serve_until_stopped(replies: Any, stop: Any) -> None:
+PARENT_CHECK_SECONDS = 1.0
+"""How often the server process looks whether the process that started it still lives."""
+
+
+def _serve_until_stopped(replies: Any, stop: Any, port: int) -> None:
     """The child process: serve until told to stop, or until the parent is gone (a demo app
     killed outright leaves no server behind)."""
     import multiprocessing
 
     parent = multiprocessing.parent_process()
     try:
-        server = LocalDynamo()
+        server = LocalDynamo(port=port)
         url = server.start()
     except StationError as exc:
-        replies.put(("error", exc.code, str(exc), exc.hint))
+        replies.put(("error", exc.code, exc.message, exc.hint))
         return
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it as a StationError
         replies.put(("error", "DYNAMO_LOCAL_START_FAILED", f"{type(exc).__name__}: {exc}", None))
@@ -255,9 +259,6 @@ def _serve_until_stopped(replies: Any, stop: Any) -> None:
         server.stop()
 
 
-PARENT_CHECK_SECONDS = 1.0
-
-
 class LocalDynamoProcess:
     """A :class:`LocalDynamo` in a process of its own; the same ``start``/``stop``/
     ``endpoint_url`` and context manager.
@@ -268,7 +269,8 @@ class LocalDynamoProcess:
     blocks until the server answers (a second or two: a new interpreter imports moto).
     """
 
-    def __init__(self, *, ready_timeout: float = 60.0) -> None:
+    def __init__(self, *, port: int = 0, ready_timeout: float = 60.0) -> None:
+        self.port = port
         self.ready_timeout = ready_timeout
         self._process: Any = None
         self._stop: Any = None
@@ -298,7 +300,7 @@ class LocalDynamoProcess:
         context = multiprocessing.get_context("spawn")
         replies, self._stop = context.Queue(), context.Event()
         self._process = context.Process(
-            target=_serve_until_stopped, args=(replies, self._stop), name="local-dynamodb", daemon=True
+            target=_serve_until_stopped, args=(replies, self._stop, self.port), name="local-dynamodb", daemon=True
         )
         self._process.start()
         deadline = time.monotonic() + self.ready_timeout
