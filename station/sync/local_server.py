@@ -119,6 +119,17 @@ def _server_class() -> type:
     return _SERVER_CLASS
 
 
+def _running(endpoint_url: str | None, kind: str) -> str:
+    """The server's URL, or the error that says it was never started (or stopped)."""
+    if endpoint_url is None:
+        raise StationError(
+            "the local DynamoDB server is not running",
+            code="DYNAMO_LOCAL_NOT_STARTED",
+            hint=f"Call {kind}.start() (or use it as a context manager) first.",
+        )
+    return endpoint_url
+
+
 class LocalDynamo:
     """A DynamoDB-compatible HTTP server on loopback; a context manager.
 
@@ -136,13 +147,7 @@ class LocalDynamo:
 
     @property
     def endpoint_url(self) -> str:
-        if self._endpoint_url is None:
-            raise StationError(
-                "the local DynamoDB server is not running",
-                code="DYNAMO_LOCAL_NOT_STARTED",
-                hint="Call LocalDynamo.start() (or use it as a context manager) first.",
-            )
-        return self._endpoint_url
+        return _running(self._endpoint_url, "LocalDynamo")
 
     @property
     def running(self) -> bool:
@@ -278,13 +283,7 @@ class LocalDynamoProcess:
 
     @property
     def endpoint_url(self) -> str:
-        if self._endpoint_url is None:
-            raise StationError(
-                "the local DynamoDB server is not running",
-                code="DYNAMO_LOCAL_NOT_STARTED",
-                hint="Call LocalDynamoProcess.start() (or use it as a context manager) first.",
-            )
-        return self._endpoint_url
+        return _running(self._endpoint_url, "LocalDynamoProcess")
 
     @property
     def pid(self) -> int | None:
