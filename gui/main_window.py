@@ -710,9 +710,9 @@ class MainWindow(QMainWindow):
             self._tile(port).set_slot(pending[port], armed)
             if time.perf_counter() - started >= RENDER_BUDGET_S:
                 break
-        left = {port: pending[port] for port in ports if port not in self._pending_slots}
-        if left or self._pending_slots:
-            self._pending_slots = {**left, **self._pending_slots}
+        left = {port: pending[port] for port in ports}
+        if left:
+            self._pending_slots = left
             self._render_timer.start(0)
         self._show_line_status()
         if self.label_bar.isVisible():

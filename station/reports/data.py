@@ -441,8 +441,12 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile of ascending ``sorted_values`` (not empty)."""
     if not sorted_values:
         raise ValueError("no values")
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return float(sorted_values[min(rank, len(sorted_values)) - 1])
+    return float(sorted_values[_nearest_rank(p, len(sorted_values)) - 1])
+
+
+def _nearest_rank(p: float, count: int) -> int:
+    """The 1-based rank of the p-th percentile among ``count`` sorted values."""
+    return min(count, max(1, math.ceil(p / 100 * count)))
 
 
 def duration_stats_of_counts(name: str, counts: Sequence[tuple[float, int]]) -> DurationStats | None:
@@ -451,7 +455,7 @@ def duration_stats_of_counts(name: str, counts: Sequence[tuple[float, int]]) -> 
     total = sum(n for _, n in counts)
     if not total:
         return None
-    ranks = {50: max(1, math.ceil(0.50 * total)), 95: max(1, math.ceil(0.95 * total))}
+    ranks = {p: _nearest_rank(p, total) for p in (50, 95)}
     at: dict[int, float] = {}
     seen = 0
     for value, n in counts:
@@ -470,16 +474,9 @@ def duration_stats_of_counts(name: str, counts: Sequence[tuple[float, int]]) -> 
 
 
 def duration_stats(name: str, sorted_values: Sequence[float]) -> DurationStats | None:
-    if not sorted_values:
-        return None
-    return DurationStats(
-        name=name,
-        count=len(sorted_values),
-        p50_ms=round(percentile(sorted_values, 50), 1),
-        p95_ms=round(percentile(sorted_values, 95), 1),
-        max_ms=round(float(sorted_values[-1]), 1),
-        mean_ms=round(math.fsum(sorted_values) / len(sorted_values), 1),
-    )
+    """The figures of ascending ``sorted_values`` (a step's sampled times), each value
+    counted once: one way to compute them for steps and units alike."""
+    return duration_stats_of_counts(name, [(value, 1) for value in sorted_values])
 
 
 def pareto(rows: Iterable[dict[str, Any]]) -> tuple[FailureCode, ...]:
